@@ -1,0 +1,195 @@
+package memo
+
+import (
+	"context"
+	"errors"
+)
+
+// ErrGoexit is returned to the callers waiting on a call of fn that ended
+// with runtime.Goexit (t.FailNow in a test's loader, for example) instead of
+// returning. The goroutine that ran fn goes on exiting; nothing is stored.
+var ErrGoexit = errors.New("memo: fn called runtime.Goexit instead of returning")
+
+// This file collapses concurrent misses on one key into one call of fn.
+//
+// golang.org/x/sync/singleflight is the model for the semantics (one call per
+// key in flight, every waiter gets its result, panics and Goexit never leave
+// a waiter blocked), but it is not used: its keys are strings, and turning
+// every memo key into a string would cost an encoding and an allocation per
+// miss and, done carelessly, could make two keys share a call. It also has no
+// notion of a caller giving up on its own context while others keep waiting,
+// of canceling fn once every caller has given up, or of a result that must
+// not be stored because Forget ran meanwhile. So calls are kept in a map keyed
+// by the memo's own key type, guarded by the memo's mutex, which also guards
+// every write to the store: a call's result is stored and the call removed
+// from the map in one critical section, so a Get that misses and then takes
+// the mutex either finds the call or finds its result.
+
+// call is one call of fn in flight. Fields below the line are guarded by the
+// memo's mutex until done is closed; after that they are read-only.
+type call[K, V any] struct {
+	key    K
+	cancel context.CancelFunc // cancels fn's context; nil when fn runs inline
+
+	val      V
+	err      error
+	panicked bool
+	pval     any  // the value fn panicked with
+	goexit   bool // fn called runtime.Goexit
+
+	waiters  int           // callers still waiting for the result
+	done     chan struct{} // made by the first caller that must wait; closed when fn is done
+	finished bool          // fn is done and the result is set
+	stale    bool          // Forget, Clear, Set or a newer call ran: do not store the result
+}
+
+// result returns what the call produced to one of its waiters.
+func (cl *call[K, V]) result() (V, error) {
+	switch {
+	case cl.panicked:
+		panic(cl.pval)
+	case cl.goexit:
+		var zero V
+		return zero, ErrGoexit
+	}
+	return cl.val, cl.err
+}
+
+// miss is the slow path of Get: key s was not found without the lock.
+func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
+	c.mu.Lock()
+	now := c.now()
+	c.st.sweep(now)
+	// A call may have stored s between the lock-free look and here.
+	if v, ok := c.st.load(s, now); ok {
+		c.mu.Unlock()
+		c.ctr.hits.add()
+		return v, nil
+	}
+	c.ctr.misses++
+	if cl := c.calls[s]; cl != nil {
+		if cl.waiters > 0 {
+			cl.waiters++
+			c.ctr.shared++
+			if cl.done == nil { // fn runs inline on the goroutine that started it
+				cl.done = make(chan struct{})
+			}
+			c.mu.Unlock()
+			return c.wait(ctx, cl)
+		}
+		// Every caller gave up on cl and its context is canceled: it cannot
+		// answer a caller that still wants the value. Leave it to finish on
+		// its own, but its result must not overwrite the newer call's.
+		cl.stale = true
+	}
+	cl := &call[K, V]{key: k, waiters: 1}
+	c.calls[s] = cl
+	c.ctr.loads++
+	if ctx.Done() == nil {
+		// This caller can never give up, so fn runs on its goroutine, as in
+		// singleflight.Do: no goroutine to start, and a panic or Goexit of fn
+		// happens where the caller can see it.
+		c.mu.Unlock()
+		c.run(ctx, cl, s, true) // returns only if fn returned
+		return cl.val, cl.err
+	}
+	// fn runs on its own goroutine so that this caller can return as soon as
+	// its context is done. fn's context keeps ctx's values but not its
+	// cancellation, which belongs to all the waiters together (see wait).
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	cl.cancel = cancel
+	cl.done = make(chan struct{})
+	c.mu.Unlock()
+	go c.run(fctx, cl, s, false)
+	return c.wait(ctx, cl)
+}
+
+// wait blocks until cl is done or ctx is, whichever comes first. The caller
+// has counted itself in cl.waiters, and cl.done is set.
+func (c *core[K, S, V]) wait(ctx context.Context, cl *call[K, V]) (V, error) {
+	select {
+	case <-cl.done:
+		return cl.result()
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	cl.waiters--
+	if cl.waiters == 0 && !cl.finished && cl.cancel != nil {
+		// The last caller gave up: fn's work is wanted by nobody now. If fn
+		// still completes, its value is stored (unless stale), but the next
+		// Get starts a new call rather than waiting on this one.
+		cl.cancel()
+	}
+	c.mu.Unlock()
+	var zero V
+	return zero, ctx.Err()
+}
+
+// run calls fn for cl and publishes the outcome. It tells a panic from
+// runtime.Goexit the way singleflight does: a deferred function that sees
+// neither a normal return nor a recovered panic is running because of Goexit.
+// inline is true when run is on the goroutine of the caller that started the
+// call. Other waiters re-panic with the original value in result.
+func (c *core[K, S, V]) run(ctx context.Context, cl *call[K, V], s S, inline bool) {
+	returned, recovered := false, false
+	defer func() {
+		if !returned && !recovered {
+			cl.goexit = true
+		}
+		waiting := c.finish(cl, s)
+		if cl.panicked && (inline || !waiting) {
+			// Inline, the caller that started the call panics here, with
+			// fn's frames still on the stack for the traceback. Otherwise
+			// nobody is left to hand the panic to: swallowing it would hide
+			// a bug, so it crashes the program like any unrecovered panic.
+			panic(cl.pval)
+		}
+	}()
+	func() {
+		defer func() {
+			if !returned {
+				if r := recover(); r != nil {
+					cl.panicked, cl.pval, recovered = true, r, true
+				}
+			}
+		}()
+		cl.val, cl.err = c.fn(ctx, cl.key)
+		returned = true
+	}()
+}
+
+// finish stores cl's result if it is a value and still wanted, removes cl from
+// the calls in flight and wakes its waiters. It reports whether any caller was
+// still waiting.
+func (c *core[K, S, V]) finish(cl *call[K, V], s S) bool {
+	c.mu.Lock()
+	if c.calls[s] == cl {
+		delete(c.calls, s)
+	}
+	ok := !cl.panicked && !cl.goexit && cl.err == nil
+	if !ok {
+		c.ctr.loadErrors++
+	} else if !cl.stale {
+		c.st.put(s, cl.val, c.now())
+	}
+	cl.finished = true
+	if cl.done != nil {
+		close(cl.done)
+	}
+	waiting := cl.waiters > 0
+	c.mu.Unlock()
+	if cl.cancel != nil {
+		cl.cancel()
+	}
+	return waiting
+}
+
+// invalidate marks the call in flight for s, if any, so that its result is
+// not stored, and detaches it so that the next Get starts a new call. Its
+// waiters still get its result. The caller holds c.mu.
+func (c *core[K, S, V]) invalidate(s S) {
+	if cl := c.calls[s]; cl != nil {
+		cl.stale = true
+		delete(c.calls, s)
+	}
+}

@@ -1,0 +1,146 @@
+package memo
+
+import (
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Stats is a snapshot of a memo's counters, in the spirit of Python's
+// cache_info(). The counters are exact whenever no call of fn is in flight;
+// while calls run, a snapshot may see a Get counted as a miss before the load
+// it started is counted.
+//
+// Only Get calls fn, and every Get that misses either starts a call or
+// shares one, so Misses = Loads + Shared (unless Clear reset the counters
+// while a call was in flight).
+type Stats struct {
+	Hits        uint64 // Gets answered from the cache
+	Misses      uint64 // Gets not answered from the cache (= Loads started by Gets + Shared)
+	Loads       uint64 // calls of fn
+	LoadErrors  uint64 // calls of fn that returned an error, panicked or called runtime.Goexit
+	Shared      uint64 // Gets that waited on a call of fn started by another Get
+	Evictions   uint64 // entries dropped to stay within the capacity
+	Expirations uint64 // entries dropped because their TTL passed
+	Collected   uint64 // weak entries dropped because the GC reclaimed the value
+	Len         int    // entries now
+	Capacity    int    // 0 when unbounded
+}
+
+// HitRatio returns Hits / (Hits + Misses), or 0 before the first Get.
+func (s Stats) HitRatio() float64 {
+	total := s.Hits + s.Misses
+	if total == 0 {
+		return 0
+	}
+	return float64(s.Hits) / float64(total)
+}
+
+// String formats the snapshot on one line, every counter named, so that a
+// failing test that prints it says what the cache did:
+//
+//	hits=9 misses=1 (90.0% hits) loads=1 load-errors=0 shared=0 evictions=0 expirations=0 collected=0 len=1 cap=unbounded
+func (s Stats) String() string {
+	capacity := "unbounded"
+	if s.Capacity > 0 {
+		capacity = fmt.Sprint(s.Capacity)
+	}
+	return fmt.Sprintf("hits=%d misses=%d (%.1f%% hits) loads=%d load-errors=%d shared=%d evictions=%d expirations=%d collected=%d len=%d cap=%s",
+		s.Hits, s.Misses, 100*s.HitRatio(), s.Loads, s.LoadErrors, s.Shared,
+		s.Evictions, s.Expirations, s.Collected, s.Len, capacity)
+}
+
+// counters holds a memo's statistics. Hits are counted on the lock-free hit
+// path, so they go to striped counters (see hitCounter); every other counter
+// changes only on paths that hold the memo's mutex and is a plain field
+// guarded by it.
+type counters struct {
+	hits hitCounter
+
+	// Guarded by the memo's mutex.
+	misses, loads, loadErrors, shared uint64
+	evictions, expirations, collected uint64
+}
+
+func (c *counters) reset() {
+	c.hits.reset()
+	c.misses, c.loads, c.loadErrors, c.shared = 0, 0, 0, 0
+	c.evictions, c.expirations, c.collected = 0, 0, 0
+}
+
+// snapshot copies the counters; the caller holds the memo's mutex.
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Hits:        c.hits.sum(),
+		Misses:      c.misses,
+		Loads:       c.loads,
+		LoadErrors:  c.loadErrors,
+		Shared:      c.shared,
+		Evictions:   c.evictions,
+		Expirations: c.expirations,
+		Collected:   c.collected,
+	}
+}
+
+// hitCounter is a striped counter. A single atomic counter incremented by
+// every core makes the cache line holding it travel between cores on every
+// hit, which costs more than the map lookup itself. Each goroutine instead
+// adds to the stripe picked by the address of its own stack: the address is
+// stable while the goroutine runs and differs between goroutines, so
+// goroutines running at the same time mostly write different cache lines,
+// and one goroutine keeps writing the same line. Stripes are sized and
+// aligned so that no two share a line (or the pair of lines that x86 CPUs
+// prefetch together). sum adds them up.
+type hitCounter struct {
+	stripes []stripe
+	mask    uint32
+}
+
+type stripe struct {
+	n atomic.Uint64
+	_ [stripeSize - 8]byte
+}
+
+const stripeSize = 128
+
+func newHitCounter() hitCounter {
+	n := 4
+	for n < 4*runtime.GOMAXPROCS(0) && n < 256 {
+		n *= 2
+	}
+	// One spare stripe on each side keeps neighbouring allocations off the
+	// first and last stripe's lines.
+	s := make([]stripe, n+2)
+	return hitCounter{stripes: s[1 : n+1 : n+1], mask: uint32(n - 1)}
+}
+
+func (h *hitCounter) add() {
+	h.stripes[stackHint()&h.mask].n.Add(1)
+}
+
+func (h *hitCounter) sum() uint64 {
+	var t uint64
+	for i := range h.stripes {
+		t += h.stripes[i].n.Load()
+	}
+	return t
+}
+
+func (h *hitCounter) reset() {
+	for i := range h.stripes {
+		h.stripes[i].n.Store(0)
+	}
+}
+
+// stackHint hashes the address of a variable on the calling goroutine's
+// stack. The low 11 bits depend on call depth rather than on the goroutine
+// (stacks are at least 2 KiB), so they are dropped; the rest are mixed so that
+// stacks that differ only in high bits land on different stripes. A stack that
+// grows or shrinks moves, which only moves the goroutine to another stripe:
+// the hint affects speed, never correctness.
+func stackHint() uint32 {
+	var b byte
+	p := uint64(uintptr(unsafe.Pointer(&b))) >> 11
+	return uint32((p * 0x9e3779b97f4a7c15) >> 40)
+}

@@ -1,0 +1,194 @@
+package memo
+
+import "sync"
+
+// A store holds a memo's entries. There are three: the unbounded map store
+// (this file), the LRU (lru.go) and the weak store (weak.go).
+//
+// load and peek run without the memo's mutex and must not block or allocate;
+// they report only live entries (not expired, not collected). Every other
+// method runs with the memo's mutex held, which serializes all writes.
+type store[S comparable, V any] interface {
+	// load returns key's live value and records the use (for the LRU).
+	load(key S, now int64) (V, bool)
+	// peek returns key's live value without recording a use.
+	peek(key S, now int64) (V, bool)
+	// put stores v for key, replacing any entry, and makes room if needed.
+	put(key S, v V, now int64)
+	// del drops key's entry, if any.
+	del(key S)
+	// sweep drops entries whose deadline is at or before now.
+	sweep(now int64)
+	// clear drops every entry.
+	clear()
+	// len counts the entries, including expired ones not yet swept.
+	len() int
+}
+
+// index is the lock-free lookup every store is built on: a typed view of a
+// sync.Map from key to entry pointer. Since Go 1.24 sync.Map is a concurrent
+// hash-trie whose Load takes no lock and does not allocate, which is what a
+// cache hit needs; entries are written once a load completes and then read
+// many times, the case sync.Map is made for.
+type index[S comparable, E any] struct{ m sync.Map }
+
+func (x *index[S, E]) load(k S) (*E, bool) {
+	v, ok := x.m.Load(k)
+	if !ok {
+		return nil, false
+	}
+	return v.(*E), true
+}
+
+// swap stores e for k and returns the entry it replaced, if any.
+func (x *index[S, E]) swap(k S, e *E) (*E, bool) {
+	v, ok := x.m.Swap(k, e)
+	if !ok {
+		return nil, false
+	}
+	return v.(*E), true
+}
+
+func (x *index[S, E]) loadAndDelete(k S) (*E, bool) {
+	v, ok := x.m.LoadAndDelete(k)
+	if !ok {
+		return nil, false
+	}
+	return v.(*E), true
+}
+
+// deleteIf drops k only if it still maps to e.
+func (x *index[S, E]) deleteIf(k S, e *E) bool { return x.m.CompareAndDelete(k, e) }
+
+func (x *index[S, E]) clear() { x.m.Clear() }
+
+// entry is one cached value. key, val and exp are written before the entry is
+// published in the index and never change afterwards, so the lock-free hit
+// path reads them without synchronization. The links belong to whichever list
+// the store keeps (the TTL queue of the map store, the recency list of the
+// LRU) and are guarded by the memo's mutex.
+type entry[S comparable, V any] struct {
+	key        S
+	val        V
+	exp        int64 // deadline on the memo's clock; 0 means never
+	prev, next *entry[S, V]
+}
+
+func (e *entry[S, V]) expired(now int64) bool { return e.exp != 0 && now >= e.exp }
+
+// list is an intrusive doubly linked list of entries with a sentinel, so that
+// linking costs no allocation and unlinking is O(1).
+type list[S comparable, V any] struct {
+	root entry[S, V]
+}
+
+func (l *list[S, V]) init() { l.root.prev, l.root.next = &l.root, &l.root }
+
+// front returns the first entry, or nil.
+func (l *list[S, V]) front() *entry[S, V] {
+	if l.root.next == &l.root {
+		return nil
+	}
+	return l.root.next
+}
+
+// back returns the last entry, or nil.
+func (l *list[S, V]) back() *entry[S, V] {
+	if l.root.prev == &l.root {
+		return nil
+	}
+	return l.root.prev
+}
+
+func (l *list[S, V]) pushFront(e *entry[S, V]) { l.insertAfter(e, &l.root) }
+func (l *list[S, V]) pushBack(e *entry[S, V])  { l.insertAfter(e, l.root.prev) }
+
+func (l *list[S, V]) insertAfter(e, at *entry[S, V]) {
+	e.prev, e.next = at, at.next
+	at.next.prev = e
+	at.next = e
+}
+
+func (l *list[S, V]) moveToFront(e *entry[S, V]) {
+	if l.root.next == e {
+		return
+	}
+	l.remove(e)
+	l.pushFront(e)
+}
+
+// remove unlinks e; removing an entry that is not linked does nothing.
+func (l *list[S, V]) remove(e *entry[S, V]) {
+	if e.prev == nil {
+		return
+	}
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
+}
+
+// mapStore is the unbounded store. Without a TTL it is the index alone. With
+// one, every entry shares the same lifetime, so entries expire in the order
+// they were stored: a FIFO queue of entries, oldest first, lets sweep drop
+// every expired entry by looking only at the front, in O(1) per entry dropped.
+type mapStore[S comparable, V any] struct {
+	idx   index[S, entry[S, V]]
+	ttl   int64      // nanoseconds; 0 means no TTL
+	queue list[S, V] // when ttl > 0: entries in the order stored
+	n     int
+	ctr   *counters
+}
+
+func newMapStore[S comparable, V any](ttl int64, ctr *counters) *mapStore[S, V] {
+	s := &mapStore[S, V]{ttl: ttl, ctr: ctr}
+	s.queue.init()
+	return s
+}
+
+func (s *mapStore[S, V]) load(k S, now int64) (V, bool) {
+	e, ok := s.idx.load(k)
+	if !ok || e.expired(now) {
+		var zero V
+		return zero, false
+	}
+	return e.val, true
+}
+
+func (s *mapStore[S, V]) peek(k S, now int64) (V, bool) { return s.load(k, now) }
+
+func (s *mapStore[S, V]) put(k S, v V, now int64) {
+	e := &entry[S, V]{key: k, val: v}
+	if s.ttl > 0 {
+		e.exp = now + s.ttl
+		s.queue.pushBack(e)
+	}
+	if old, ok := s.idx.swap(k, e); ok {
+		s.queue.remove(old)
+	} else {
+		s.n++
+	}
+	s.sweep(now)
+}
+
+func (s *mapStore[S, V]) del(k S) {
+	if old, ok := s.idx.loadAndDelete(k); ok {
+		s.queue.remove(old)
+		s.n--
+	}
+}
+
+func (s *mapStore[S, V]) sweep(now int64) {
+	for e := s.queue.front(); e != nil && e.expired(now); e = s.queue.front() {
+		s.queue.remove(e)
+		s.idx.deleteIf(e.key, e)
+		s.n--
+		s.ctr.expirations++
+	}
+}
+
+func (s *mapStore[S, V]) clear() {
+	s.idx.clear()
+	s.queue.init()
+	s.n = 0
+}
+
+func (s *mapStore[S, V]) len() int { return s.n }
