@@ -105,8 +105,10 @@ type stripe struct {
 const stripeSize = 128
 
 func newHitCounter() hitCounter {
-	n := 4
-	for n < 4*runtime.GOMAXPROCS(0) && n < 256 {
+	// Two goroutines share a stripe with probability 1/n; 8 per P keeps that
+	// rare at a cost of 1 KiB per P (up to 16 KiB).
+	n := 8
+	for n < 8*runtime.GOMAXPROCS(0) && n < 128 {
 		n *= 2
 	}
 	// One spare stripe on each side keeps neighbouring allocations off the

@@ -1,7 +1,5 @@
 package memo
 
-import "sync"
-
 // A store holds a memo's entries. There are three: the unbounded map store
 // (this file), the LRU (lru.go) and the weak store (weak.go).
 //
@@ -25,50 +23,15 @@ type store[S comparable, V any] interface {
 	len() int
 }
 
-// index is the lock-free lookup every store is built on: a typed view of a
-// sync.Map from key to entry pointer. Since Go 1.24 sync.Map is a concurrent
-// hash-trie whose Load takes no lock and does not allocate, which is what a
-// cache hit needs; entries are written once a load completes and then read
-// many times, the case sync.Map is made for.
-type index[S comparable, E any] struct{ m sync.Map }
-
-func (x *index[S, E]) load(k S) (*E, bool) {
-	v, ok := x.m.Load(k)
-	if !ok {
-		return nil, false
-	}
-	return v.(*E), true
-}
-
-// swap stores e for k and returns the entry it replaced, if any.
-func (x *index[S, E]) swap(k S, e *E) (*E, bool) {
-	v, ok := x.m.Swap(k, e)
-	if !ok {
-		return nil, false
-	}
-	return v.(*E), true
-}
-
-func (x *index[S, E]) loadAndDelete(k S) (*E, bool) {
-	v, ok := x.m.LoadAndDelete(k)
-	if !ok {
-		return nil, false
-	}
-	return v.(*E), true
-}
-
-// deleteIf drops k only if it still maps to e.
-func (x *index[S, E]) deleteIf(k S, e *E) bool { return x.m.CompareAndDelete(k, e) }
-
-func (x *index[S, E]) clear() { x.m.Clear() }
-
-// entry is one cached value. key, val and exp are written before the entry is
-// published in the index and never change afterwards, so the lock-free hit
-// path reads them without synchronization. The links belong to whichever list
-// the store keeps (the TTL queue of the map store, the recency list of the
-// LRU) and are guarded by the memo's mutex.
+// entry is one cached value: V for strong stores, a weak pointer for the weak
+// store. key, hash, val and exp are written before the entry is published in
+// the index and never change afterwards, so the lock-free hit path reads them
+// without synchronization. The links belong to whichever list the store keeps
+// (the TTL queue of the map store, the recency list of the LRU) and are
+// guarded by the memo's mutex.
 type entry[S comparable, V any] struct {
 	key        S
+	hash       uint64
 	val        V
 	exp        int64 // deadline on the memo's clock; 0 means never
 	prev, next *entry[S, V]
@@ -131,22 +94,22 @@ func (l *list[S, V]) remove(e *entry[S, V]) {
 // they were stored: a FIFO queue of entries, oldest first, lets sweep drop
 // every expired entry by looking only at the front, in O(1) per entry dropped.
 type mapStore[S comparable, V any] struct {
-	idx   index[S, entry[S, V]]
+	idx   index[S, V]
 	ttl   int64      // nanoseconds; 0 means no TTL
 	queue list[S, V] // when ttl > 0: entries in the order stored
-	n     int
 	ctr   *counters
 }
 
 func newMapStore[S comparable, V any](ttl int64, ctr *counters) *mapStore[S, V] {
 	s := &mapStore[S, V]{ttl: ttl, ctr: ctr}
+	s.idx.init()
 	s.queue.init()
 	return s
 }
 
 func (s *mapStore[S, V]) load(k S, now int64) (V, bool) {
-	e, ok := s.idx.load(k)
-	if !ok || e.expired(now) {
+	e := s.idx.get(k)
+	if e == nil || e.expired(now) {
 		var zero V
 		return zero, false
 	}
@@ -159,28 +122,30 @@ func (s *mapStore[S, V]) put(k S, v V, now int64) {
 	e := &entry[S, V]{key: k, val: v}
 	if s.ttl > 0 {
 		e.exp = now + s.ttl
-		s.queue.pushBack(e)
 	}
-	if old, ok := s.idx.swap(k, e); ok {
+	old, ok := s.idx.put(e)
+	if !ok {
+		return
+	}
+	if old != nil {
 		s.queue.remove(old)
-	} else {
-		s.n++
+	}
+	if s.ttl > 0 {
+		s.queue.pushBack(e)
 	}
 	s.sweep(now)
 }
 
 func (s *mapStore[S, V]) del(k S) {
-	if old, ok := s.idx.loadAndDelete(k); ok {
+	if old := s.idx.del(k); old != nil {
 		s.queue.remove(old)
-		s.n--
 	}
 }
 
 func (s *mapStore[S, V]) sweep(now int64) {
 	for e := s.queue.front(); e != nil && e.expired(now); e = s.queue.front() {
 		s.queue.remove(e)
-		s.idx.deleteIf(e.key, e)
-		s.n--
+		s.idx.delEntry(e)
 		s.ctr.expirations++
 	}
 }
@@ -188,7 +153,6 @@ func (s *mapStore[S, V]) sweep(now int64) {
 func (s *mapStore[S, V]) clear() {
 	s.idx.clear()
 	s.queue.init()
-	s.n = 0
 }
 
-func (s *mapStore[S, V]) len() int { return s.n }
+func (s *mapStore[S, V]) len() int { return s.idx.len() }

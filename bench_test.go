@@ -1,0 +1,261 @@
+package memo_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-memo/memo"
+)
+
+// Benchmarks of the hit path compare a memo with the baselines a Go
+// programmer writes by hand, in the same run:
+//
+//	go test -run '^$' -bench . -benchmem -cpu 1,2 -count 10 | tee new.txt
+//	benchstat -col /impl new.txt
+//
+// Every hit benchmark reads a Zipf(s=1.01) key stream over a working set of
+// 10 000 keys that is fully cached before the timer starts.
+
+const (
+	workingSet = 10_000
+	streamLen  = 1 << 16 // keys per stream, a power of two
+)
+
+// zipfStream returns a fixed pseudo-random stream of keys in [0, workingSet),
+// skewed as real traffic is: a few keys are asked for very often.
+func zipfStream(seed uint64) []int {
+	z := rand.NewZipf(rand.New(rand.NewPCG(seed, 42)), 1.01, 1, workingSet-1)
+	keys := make([]int, streamLen)
+	for i := range keys {
+		keys[i] = int(z.Uint64())
+	}
+	return keys
+}
+
+type smallKey struct {
+	ID     int32
+	Region uint16
+	Kind   byte
+}
+
+func toSmallKey(i int) smallKey {
+	return smallKey{ID: int32(i), Region: uint16(i % 7), Kind: byte(i % 3)}
+}
+
+// runHits runs get over the key stream, serially with b.Loop or in parallel
+// with b.RunParallel, each goroutine starting at its own offset.
+func runHits[K any](b *testing.B, parallel bool, keys []K, get func(K) bool) {
+	b.ReportAllocs()
+	if !parallel {
+		i := 0
+		for b.Loop() {
+			if !get(keys[i&(streamLen-1)]) {
+				b.Fatal("miss on a cached key")
+			}
+			i++
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		i := rand.IntN(streamLen)
+		for pb.Next() {
+			if !get(keys[i&(streamLen-1)]) {
+				b.Error("miss on a cached key")
+				return
+			}
+			i++
+		}
+	})
+}
+
+func modes(b *testing.B, f func(b *testing.B, parallel bool)) {
+	b.Run("serial", func(b *testing.B) { f(b, false) })
+	b.Run("parallel", func(b *testing.B) { f(b, true) })
+}
+
+func benchMemoHit[K comparable](b *testing.B, conv func(int) K, opts ...memo.Option) {
+	modes(b, func(b *testing.B, parallel bool) {
+		m := memo.Memoize(func(_ context.Context, k K) (int, error) { return 1, nil }, opts...)
+		ctx := context.Background()
+		keys := make([]K, streamLen)
+		for i, k := range zipfStream(1) {
+			keys[i] = conv(k)
+			_, _ = m.Get(ctx, keys[i])
+		}
+		runHits(b, parallel, keys, func(k K) bool {
+			v, err := m.Get(ctx, k)
+			return err == nil && v == 1
+		})
+	})
+}
+
+func benchSyncMapHit[K comparable](b *testing.B, conv func(int) K) {
+	modes(b, func(b *testing.B, parallel bool) {
+		var m sync.Map
+		keys := make([]K, streamLen)
+		for i, k := range zipfStream(1) {
+			keys[i] = conv(k)
+			m.Store(keys[i], 1)
+		}
+		runHits(b, parallel, keys, func(k K) bool {
+			v, ok := m.Load(k)
+			return ok && v.(int) == 1
+		})
+	})
+}
+
+func benchRWMutexMapHit[K comparable](b *testing.B, conv func(int) K) {
+	modes(b, func(b *testing.B, parallel bool) {
+		var mu sync.RWMutex
+		m := map[K]int{}
+		keys := make([]K, streamLen)
+		for i, k := range zipfStream(1) {
+			keys[i] = conv(k)
+			m[keys[i]] = 1
+		}
+		runHits(b, parallel, keys, func(k K) bool {
+			mu.RLock()
+			v, ok := m[k]
+			mu.RUnlock()
+			return ok && v == 1
+		})
+	})
+}
+
+// globalDict is what a Python programmer writes first in Go: a package-level
+// dict behind one mutex, filled on a miss.
+type globalDict[K comparable, V any] struct {
+	mu sync.Mutex
+	m  map[K]V
+	fn func(context.Context, K) (V, error)
+}
+
+func (d *globalDict[K, V]) get(ctx context.Context, k K) (V, error) {
+	d.mu.Lock()
+	v, ok := d.m[k]
+	d.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := d.fn(ctx, k)
+	if err != nil {
+		return v, err
+	}
+	d.mu.Lock()
+	d.m[k] = v
+	d.mu.Unlock()
+	return v, nil
+}
+
+func benchGlobalDictHit[K comparable](b *testing.B, conv func(int) K) {
+	modes(b, func(b *testing.B, parallel bool) {
+		d := &globalDict[K, int]{m: map[K]int{}, fn: func(context.Context, K) (int, error) { return 1, nil }}
+		ctx := context.Background()
+		keys := make([]K, streamLen)
+		for i, k := range zipfStream(1) {
+			keys[i] = conv(k)
+			_, _ = d.get(ctx, keys[i])
+		}
+		runHits(b, parallel, keys, func(k K) bool {
+			v, err := d.get(ctx, k)
+			return err == nil && v == 1
+		})
+	})
+}
+
+func identity(i int) int { return i }
+
+func BenchmarkHit(b *testing.B) {
+	b.Run("key=int", func(b *testing.B) {
+		b.Run("impl=memo", func(b *testing.B) { benchMemoHit(b, identity) })
+		b.Run("impl=memo-ttl", func(b *testing.B) { benchMemoHit(b, identity, memo.WithTTL(time.Hour)) })
+		b.Run("impl=sync.Map", func(b *testing.B) { benchSyncMapHit(b, identity) })
+		b.Run("impl=RWMutex-map", func(b *testing.B) { benchRWMutexMapHit(b, identity) })
+		b.Run("impl=global-dict", func(b *testing.B) { benchGlobalDictHit(b, identity) })
+	})
+	b.Run("key=struct", func(b *testing.B) {
+		b.Run("impl=memo", func(b *testing.B) { benchMemoHit(b, toSmallKey) })
+		b.Run("impl=sync.Map", func(b *testing.B) { benchSyncMapHit(b, toSmallKey) })
+		b.Run("impl=RWMutex-map", func(b *testing.B) { benchRWMutexMapHit(b, toSmallKey) })
+		b.Run("impl=global-dict", func(b *testing.B) { benchGlobalDictHit(b, toSmallKey) })
+	})
+}
+
+// BenchmarkMiss measures a Get that calls a trivial fn and stores its value:
+// the cost memo adds to every load. Keys are always new; the memo is cleared
+// every 64Ki keys so that it does not grow with b.N.
+func BenchmarkMiss(b *testing.B) {
+	fn := func(_ context.Context, k int) (int, error) { return k, nil }
+	b.Run("ctx=background", func(b *testing.B) {
+		modes(b, func(b *testing.B, parallel bool) { benchMiss(b, parallel, context.Background(), fn) })
+	})
+	b.Run("ctx=cancelable", func(b *testing.B) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		modes(b, func(b *testing.B, parallel bool) { benchMiss(b, parallel, ctx, fn) })
+	})
+}
+
+func benchMiss(b *testing.B, parallel bool, ctx context.Context, fn func(context.Context, int) (int, error)) {
+	m := memo.Memoize(fn)
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	if !parallel {
+		for b.Loop() {
+			k := int(next.Add(1))
+			if k&(1<<16-1) == 0 {
+				m.Clear()
+			}
+			_, _ = m.Get(ctx, k)
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := int(next.Add(1))
+			if k&(1<<16-1) == 0 {
+				m.Clear()
+			}
+			_, _ = m.Get(ctx, k)
+		}
+	})
+}
+
+// BenchmarkThunderingHerd: 1000 goroutines ask for one cold key at once; fn
+// takes 1ms. One op is the whole herd; loads/op must stay 1.
+func BenchmarkThunderingHerd(b *testing.B) {
+	const herd = 1000
+	var loads atomic.Int64
+	m := memo.Memoize(func(_ context.Context, k int) (int, error) {
+		loads.Add(1)
+		time.Sleep(time.Millisecond)
+		return k, nil
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.ReportAllocs()
+	key := 0
+	for b.Loop() {
+		key++
+		var start, wg sync.WaitGroup
+		start.Add(1)
+		for range herd {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				start.Wait()
+				if v, err := m.Get(ctx, key); err != nil || v != key {
+					b.Error("wrong result", v, err)
+				}
+			}()
+		}
+		start.Done()
+		wg.Wait()
+	}
+	b.ReportMetric(float64(loads.Load())/float64(b.N), "loads/op")
+}
