@@ -1,0 +1,5 @@
+//go:build !race
+
+package memo_test
+
+const raceEnabled = false
