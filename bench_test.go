@@ -73,8 +73,8 @@ func runHits[K any](b *testing.B, parallel bool, keys []K, get func(K) bool) {
 }
 
 func modes(b *testing.B, f func(b *testing.B, parallel bool)) {
-	b.Run("serial", func(b *testing.B) { f(b, false) })
-	b.Run("parallel", func(b *testing.B) { f(b, true) })
+	b.Run("mode=serial", func(b *testing.B) { f(b, false) })
+	b.Run("mode=parallel", func(b *testing.B) { f(b, true) })
 }
 
 func benchMemoHit[K comparable](b *testing.B, conv func(int) K, opts ...memo.Option) {

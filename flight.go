@@ -61,8 +61,8 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 	now := c.now()
 	c.st.sweep(now)
 	// A call may have stored s between the lock-free look and here.
-	if v, ok := c.st.load(s, now); ok {
-		c.mu.Unlock()
+	if v, ok := c.st.loadLocked(s, now); ok {
+		c.unlock()
 		c.ctr.hits.add()
 		return v, nil
 	}
@@ -74,7 +74,7 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 			if cl.done == nil { // fn runs inline on the goroutine that started it
 				cl.done = make(chan struct{})
 			}
-			c.mu.Unlock()
+			c.unlock()
 			return c.wait(ctx, cl)
 		}
 		// Every caller gave up on cl and its context is canceled: it cannot
@@ -89,7 +89,7 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 		// This caller can never give up, so fn runs on its goroutine, as in
 		// singleflight.Do: no goroutine to start, and a panic or Goexit of fn
 		// happens where the caller can see it.
-		c.mu.Unlock()
+		c.unlock()
 		c.run(ctx, cl, s, true) // returns only if fn returned
 		return cl.val, cl.err
 	}
@@ -99,7 +99,7 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	cl.cancel = cancel
 	cl.done = make(chan struct{})
-	c.mu.Unlock()
+	c.unlock()
 	go c.run(fctx, cl, s, false)
 	return c.wait(ctx, cl)
 }
@@ -177,7 +177,7 @@ func (c *core[K, S, V]) finish(cl *call[K, V], s S) bool {
 		close(cl.done)
 	}
 	waiting := cl.waiters > 0
-	c.mu.Unlock()
+	c.unlock()
 	if cl.cancel != nil {
 		cl.cancel()
 	}

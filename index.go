@@ -182,5 +182,15 @@ func (x *index[S, P]) clear() {
 	x.live, x.used = 0, 0
 }
 
+// each calls f for every live entry. Writer only.
+func (x *index[S, P]) each(f func(*entry[S, P])) {
+	t := x.tab.Load()
+	for i := range t.slots {
+		if e := t.slots[i].Load(); e != nil && e != t.tomb {
+			f(e)
+		}
+	}
+}
+
 // len counts the live entries. Writer only.
 func (x *index[S, P]) len() int { return x.live }

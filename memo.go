@@ -48,13 +48,18 @@ func Memoize[K comparable, V any](fn func(context.Context, K) (V, error), opts .
 	}
 	cfg := newConfig(opts)
 	d := &direct[K, V]{}
-	d.init(fn, cfg, newStrongStore[K, V](cfg, &d.ctr))
+	d.init(fn, cfg, onEvictFor[K, V](cfg))
+	d.st = newStrongStore(cfg, &d.obs, &d.mu)
 	return &Memo[K, V]{e: d}
 }
 
-// newStrongStore picks the store for strong values.
-func newStrongStore[S comparable, V any](cfg config, ctr *counters) store[S, V] {
-	return newMapStore[S, V](int64(cfg.ttl), ctr)
+// newStrongStore picks the store for strong values: an LRU when the memo has
+// a capacity, else the map store.
+func newStrongStore[S comparable, V any](cfg config, obs *observer[S, V], mu *sync.Mutex) store[S, V] {
+	if cfg.capacity > 0 {
+		return newLRUStore(cfg.capacity, int64(cfg.ttl), obs, mu)
+	}
+	return newMapStore(int64(cfg.ttl), obs)
 }
 
 // Get returns fn's value for key: from the cache if a live value is there,
@@ -124,19 +129,37 @@ type core[K any, S comparable, V any] struct {
 	epoch    time.Time // origin of the memo's clock, for deadlines
 	capacity int
 	ctr      counters
+	obs      observer[S, V]
 
-	mu    sync.Mutex // guards calls, every write to st, and ctr except hits
+	mu    sync.Mutex // guards calls, every write to st, obs, and ctr except hits
 	calls map[S]*call[K, V]
 }
 
-func (c *core[K, S, V]) init(fn func(context.Context, K) (V, error), cfg config, st store[S, V]) {
+// init sets up everything but the store, which needs the address of c.obs
+// and c.mu.
+func (c *core[K, S, V]) init(fn func(context.Context, K) (V, error), cfg config, onEvict func(S, V, EvictReason)) {
 	c.fn = fn
-	c.st = st
 	c.ttl = cfg.ttl
 	c.epoch = time.Now()
 	c.capacity = cfg.capacity
 	c.ctr.hits = newHitCounter()
+	c.obs = observer[S, V]{ctr: &c.ctr, onEvict: onEvict}
 	c.calls = make(map[S]*call[K, V])
+}
+
+// unlock releases c.mu, then hands the entries dropped meanwhile to the
+// WithOnEvict callback, outside the lock.
+func (c *core[K, S, V]) unlock() {
+	p := c.obs.pending
+	if len(p) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	c.obs.pending = nil
+	c.mu.Unlock()
+	for _, ev := range p {
+		c.obs.onEvict(ev.key, ev.val, ev.reason)
+	}
 }
 
 // now reads the memo's clock, in nanoseconds since the memo was made. Without
@@ -164,14 +187,14 @@ func (c *core[K, S, V]) set(s S, v V) {
 	c.mu.Lock()
 	c.invalidate(s)
 	c.st.put(s, v, c.now())
-	c.mu.Unlock()
+	c.unlock()
 }
 
 func (c *core[K, S, V]) forget(s S) {
 	c.mu.Lock()
 	c.invalidate(s)
-	c.st.del(s)
-	c.mu.Unlock()
+	c.st.del(s, c.now())
+	c.unlock()
 }
 
 func (c *core[K, S, V]) clear() {
@@ -179,9 +202,9 @@ func (c *core[K, S, V]) clear() {
 	for s := range c.calls {
 		c.invalidate(s)
 	}
-	c.st.clear()
+	c.st.clear(c.now())
 	c.ctr.reset()
-	c.mu.Unlock()
+	c.unlock()
 }
 
 func (c *core[K, S, V]) length() int {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -687,4 +689,53 @@ func TestConcurrentUseReturnsOnlyValuesOfTheKey(t *testing.T) {
 	st := m.Stats()
 	assert.LessOrEqual(t, m.Len(), 17)
 	assert.Equal(t, st.Misses, st.Loads+st.Shared, st.String())
+}
+
+// A hit makes no allocation, for int and struct keys, with and without a TTL.
+func TestHitDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	ctx := context.Background()
+	ints := memo.Memoize(square)
+	ttl := memo.Memoize(square, memo.WithTTL(time.Hour))
+	type key struct {
+		Name string
+		ID   int
+	}
+	structs := memo.Memoize(func(_ context.Context, k key) (string, error) { return k.Name, nil })
+	_, _ = ints.Get(ctx, 1000)
+	_, _ = ttl.Get(ctx, 1000)
+	_, _ = structs.Get(ctx, key{"a", 1000})
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = ints.Get(ctx, 1000) }))
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = ttl.Get(ctx, 1000) }))
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = structs.Get(ctx, key{"a", 1000}) }))
+}
+
+// A panic in fn with no caller left to receive it is not swallowed: it
+// crashes the program, as an unrecovered panic in any goroutine does. The
+// scenario runs in a child process.
+func TestPanicWithNobodyWaitingCrashesTheProgram(t *testing.T) {
+	if os.Getenv("MEMO_TEST_CRASH") == "1" {
+		release := make(chan struct{})
+		m := memo.Memoize(func(ctx context.Context, k int) (int, error) {
+			<-release
+			panic("nobody is listening")
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() { cancel() }()
+		_, err := m.Get(ctx, 1)
+		if !errors.Is(err, context.Canceled) {
+			os.Exit(3)
+		}
+		close(release)
+		select {} // the panic in fn's goroutine ends the process
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPanicWithNobodyWaitingCrashesTheProgram$")
+	cmd.Env = append(os.Environ(), "MEMO_TEST_CRASH=1")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "the child must crash; output:\n%s", out)
+	assert.Equal(t, 2, exit.ExitCode(), "exit code of an unrecovered panic")
+	assert.Contains(t, string(out), "panic: nobody is listening")
 }

@@ -2,6 +2,7 @@ package memo
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -14,6 +15,7 @@ type Option func(*config)
 type config struct {
 	capacity int
 	ttl      time.Duration
+	onEvict  any // a func(K, V, EvictReason), checked against the memo's types at construction
 }
 
 func newConfig(opts []Option) config {
@@ -48,4 +50,63 @@ func WithTTL(d time.Duration) Option {
 		panic(fmt.Sprintf("memo: WithTTL(%v): TTL must be >= 0 (0 means no expiry)", d))
 	}
 	return func(c *config) { c.ttl = d }
+}
+
+// WithOnEvict calls fn for every entry that leaves the memo, with the reason
+// it left: to close a resource held by the value, or to log churn. fn runs
+// after the memo's internal lock is released, on the goroutine whose
+// operation dropped the entry (a Get, Set, Forget or Clear; for Collected,
+// the runtime's cleanup goroutine), so it may call the memo, and calls for
+// different entries may run concurrently.
+//
+// K and V are inferred from fn and must be the memo's key and value types;
+// Memoize panics otherwise.
+func WithOnEvict[K, V any](fn func(key K, value V, reason EvictReason)) Option {
+	if fn == nil {
+		panic("memo: WithOnEvict(nil)")
+	}
+	return func(c *config) { c.onEvict = fn }
+}
+
+// onEvictFor returns the callback of WithOnEvict as the memo's type, or nil.
+func onEvictFor[K, V any](cfg config) func(K, V, EvictReason) {
+	if cfg.onEvict == nil {
+		return nil
+	}
+	fn, ok := cfg.onEvict.(func(K, V, EvictReason))
+	if !ok {
+		panic(fmt.Sprintf("memo: WithOnEvict was given a %T, but this memo needs a func(%v, %v, memo.EvictReason)",
+			cfg.onEvict, reflect.TypeFor[K](), reflect.TypeFor[V]()))
+	}
+	return fn
+}
+
+// EvictReason says why an entry left a memo.
+type EvictReason uint8
+
+const (
+	Evicted   EvictReason = iota + 1 // dropped to stay within WithCapacity
+	Expired                          // its TTL passed
+	Collected                        // MemoizeWeak: the garbage collector reclaimed the value
+	Replaced                         // Set or a new load stored another value for its key
+	Forgotten                        // Forget
+	Cleared                          // Clear
+)
+
+func (r EvictReason) String() string {
+	switch r {
+	case Evicted:
+		return "evicted"
+	case Expired:
+		return "expired"
+	case Collected:
+		return "collected"
+	case Replaced:
+		return "replaced"
+	case Forgotten:
+		return "forgotten"
+	case Cleared:
+		return "cleared"
+	}
+	return fmt.Sprintf("EvictReason(%d)", uint8(r))
 }

@@ -146,3 +146,41 @@ func stackHint() uint32 {
 	p := uint64(uintptr(unsafe.Pointer(&b))) >> 11
 	return uint32((p * 0x9e3779b97f4a7c15) >> 40)
 }
+
+// observer counts the entries a store drops and, when the memo has a
+// WithOnEvict callback, queues them for it; the memo calls the callback once
+// its mutex is released (core.unlock). Stores call it with the mutex held.
+type observer[S comparable, V any] struct {
+	ctr     *counters
+	onEvict func(S, V, EvictReason)
+	pending []eviction[S, V]
+}
+
+type eviction[S comparable, V any] struct {
+	key    S
+	val    V
+	reason EvictReason
+}
+
+func (o *observer[S, V]) dropped(k S, v V, r EvictReason) {
+	switch r {
+	case Evicted:
+		o.ctr.evictions++
+	case Expired:
+		o.ctr.expirations++
+	case Collected:
+		o.ctr.collected++
+	}
+	if o.onEvict != nil {
+		o.pending = append(o.pending, eviction[S, V]{k, v, r})
+	}
+}
+
+// drop reports a strong entry leaving; one that had already expired when it
+// was evicted or replaced left because of its TTL.
+func (o *observer[S, V]) drop(e *entry[S, V], now int64, r EvictReason) {
+	if (r == Evicted || r == Replaced) && e.expired(now) {
+		r = Expired
+	}
+	o.dropped(e.key, e.val, r)
+}

@@ -5,21 +5,25 @@ package memo
 //
 // load and peek run without the memo's mutex and must not block or allocate;
 // they report only live entries (not expired, not collected). Every other
-// method runs with the memo's mutex held, which serializes all writes.
+// method runs with the memo's mutex held, which serializes all writes, and
+// reports the entries it drops to the memo's observer.
 type store[S comparable, V any] interface {
 	// load returns key's live value and records the use (for the LRU).
 	load(key S, now int64) (V, bool)
+	// loadLocked is load for a caller that holds the memo's mutex.
+	loadLocked(key S, now int64) (V, bool)
 	// peek returns key's live value without recording a use.
 	peek(key S, now int64) (V, bool)
 	// put stores v for key, replacing any entry, and makes room if needed.
 	put(key S, v V, now int64)
 	// del drops key's entry, if any.
-	del(key S)
-	// sweep drops entries whose deadline is at or before now.
+	del(key S, now int64)
+	// sweep drops entries whose deadline is at or before now, where the
+	// store can find them cheaply.
 	sweep(now int64)
 	// clear drops every entry.
-	clear()
-	// len counts the entries, including expired ones not yet swept.
+	clear(now int64)
+	// len counts the entries, including expired ones not yet dropped.
 	len() int
 }
 
@@ -97,11 +101,11 @@ type mapStore[S comparable, V any] struct {
 	idx   index[S, V]
 	ttl   int64      // nanoseconds; 0 means no TTL
 	queue list[S, V] // when ttl > 0: entries in the order stored
-	ctr   *counters
+	obs   *observer[S, V]
 }
 
-func newMapStore[S comparable, V any](ttl int64, ctr *counters) *mapStore[S, V] {
-	s := &mapStore[S, V]{ttl: ttl, ctr: ctr}
+func newMapStore[S comparable, V any](ttl int64, obs *observer[S, V]) *mapStore[S, V] {
+	s := &mapStore[S, V]{ttl: ttl, obs: obs}
 	s.idx.init()
 	s.queue.init()
 	return s
@@ -116,7 +120,8 @@ func (s *mapStore[S, V]) load(k S, now int64) (V, bool) {
 	return e.val, true
 }
 
-func (s *mapStore[S, V]) peek(k S, now int64) (V, bool) { return s.load(k, now) }
+func (s *mapStore[S, V]) loadLocked(k S, now int64) (V, bool) { return s.load(k, now) }
+func (s *mapStore[S, V]) peek(k S, now int64) (V, bool)       { return s.load(k, now) }
 
 func (s *mapStore[S, V]) put(k S, v V, now int64) {
 	e := &entry[S, V]{key: k, val: v}
@@ -129,6 +134,7 @@ func (s *mapStore[S, V]) put(k S, v V, now int64) {
 	}
 	if old != nil {
 		s.queue.remove(old)
+		s.obs.drop(old, now, Replaced)
 	}
 	if s.ttl > 0 {
 		s.queue.pushBack(e)
@@ -136,9 +142,10 @@ func (s *mapStore[S, V]) put(k S, v V, now int64) {
 	s.sweep(now)
 }
 
-func (s *mapStore[S, V]) del(k S) {
+func (s *mapStore[S, V]) del(k S, now int64) {
 	if old := s.idx.del(k); old != nil {
 		s.queue.remove(old)
+		s.obs.drop(old, now, Forgotten)
 	}
 }
 
@@ -146,11 +153,14 @@ func (s *mapStore[S, V]) sweep(now int64) {
 	for e := s.queue.front(); e != nil && e.expired(now); e = s.queue.front() {
 		s.queue.remove(e)
 		s.idx.delEntry(e)
-		s.ctr.expirations++
+		s.obs.drop(e, now, Expired)
 	}
 }
 
-func (s *mapStore[S, V]) clear() {
+func (s *mapStore[S, V]) clear(now int64) {
+	if s.obs.onEvict != nil {
+		s.idx.each(func(e *entry[S, V]) { s.obs.drop(e, now, Cleared) })
+	}
 	s.idx.clear()
 	s.queue.init()
 }
