@@ -1,8 +1,10 @@
 package memo_test
 
 import (
+	"container/list"
 	"context"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -258,4 +260,148 @@ func BenchmarkThunderingHerd(b *testing.B) {
 		wg.Wait()
 	}
 	b.ReportMetric(float64(loads.Load())/float64(b.N), "loads/op")
+}
+
+// mutexLRU is the textbook LRU a Go programmer writes by hand: a map and a
+// container/list under one mutex.
+type mutexLRU struct {
+	mu    sync.Mutex
+	cap   int
+	order *list.List
+	items map[int]*list.Element
+}
+
+type lruItem struct{ k, v int }
+
+func newMutexLRU(capacity int) *mutexLRU {
+	return &mutexLRU{cap: capacity, order: list.New(), items: make(map[int]*list.Element, capacity)}
+}
+
+func (c *mutexLRU) get(k int) (int, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[k]; ok {
+		c.order.MoveToFront(el)
+		return el.Value.(*lruItem).v, true
+	}
+	return 0, false
+}
+
+func (c *mutexLRU) add(k, v int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.items[k]; ok {
+		el.Value.(*lruItem).v = v
+		c.order.MoveToFront(el)
+		return
+	}
+	c.items[k] = c.order.PushFront(&lruItem{k, v})
+	if c.order.Len() > c.cap {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.items, last.Value.(*lruItem).k)
+	}
+}
+
+// BenchmarkLRUHit: WithCapacity(10 000) holding the whole Zipf working set,
+// so every Get hits and moves its entry to the front.
+func BenchmarkLRUHit(b *testing.B) {
+	b.Run("impl=memo", func(b *testing.B) { benchMemoHit(b, identity, memo.WithCapacity(workingSet)) })
+	b.Run("impl=memo-unbounded", func(b *testing.B) { benchMemoHit(b, identity) })
+	b.Run("impl=mutex-list", func(b *testing.B) {
+		modes(b, func(b *testing.B, parallel bool) {
+			c := newMutexLRU(workingSet)
+			keys := zipfStream(1)
+			for _, k := range keys {
+				c.add(k, 1)
+			}
+			runHits(b, parallel, keys, func(k int) bool { v, ok := c.get(k); return ok && v == 1 })
+		})
+	})
+}
+
+// BenchmarkLRUMix90: nine Gets in ten ask for the Zipf working set, one for a
+// key never seen before, which misses, loads and evicts. The hit-ratio metric
+// is what the LRU achieved.
+func BenchmarkLRUMix90(b *testing.B) {
+	modes(b, func(b *testing.B, parallel bool) {
+		m := memo.Memoize(func(_ context.Context, k int) (int, error) { return 1, nil }, memo.WithCapacity(workingSet))
+		ctx := context.Background()
+		keys := zipfStream(1)
+		for _, k := range keys {
+			_, _ = m.Get(ctx, k)
+		}
+		m.Clear() // resets the counters, keeps nothing: warm up again below
+		for _, k := range keys {
+			_, _ = m.Get(ctx, k)
+		}
+		var fresh atomic.Int64
+		fresh.Store(workingSet)
+		get := func(i int) {
+			k := keys[i&(streamLen-1)]
+			if i%10 == 9 {
+				k = int(fresh.Add(1))
+			}
+			_, _ = m.Get(ctx, k)
+		}
+		before := m.Stats()
+		b.ReportAllocs()
+		b.ResetTimer()
+		if parallel {
+			b.RunParallel(func(pb *testing.PB) {
+				for i := rand.IntN(streamLen); pb.Next(); i++ {
+					get(i)
+				}
+			})
+		} else {
+			for i := 0; b.Loop(); i++ {
+				get(i)
+			}
+		}
+		b.StopTimer()
+		after := m.Stats()
+		hits, misses := after.Hits-before.Hits, after.Misses-before.Misses
+		b.ReportMetric(100*float64(hits)/float64(hits+misses), "hit%")
+	})
+}
+
+// BenchmarkMemoryPerEntry fills a memo with 1 000 000 int→int entries and
+// reports the heap it holds per entry (index, entries, lists), measured with
+// runtime.MemStats after a GC. One op is one whole fill.
+func BenchmarkMemoryPerEntry(b *testing.B) {
+	const n = 1_000_000
+	for _, tc := range []struct {
+		name string
+		opts []memo.Option
+	}{
+		{"store=map", nil},
+		{"store=map-ttl", []memo.Option{memo.WithTTL(time.Hour)}},
+		{"store=lru", []memo.Option{memo.WithCapacity(n)}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var perEntry float64
+			for b.Loop() {
+				perEntry = heapPerEntry(n, func() any {
+					m := memo.Memoize(square, tc.opts...)
+					for k := range n {
+						m.Set(k, k)
+					}
+					return m
+				})
+			}
+			b.ReportMetric(perEntry, "bytes/entry")
+		})
+	}
+}
+
+// heapPerEntry returns the live heap that fill's result holds, divided by n.
+func heapPerEntry(n int, fill func() any) float64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	kept := fill()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(kept)
+	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 }

@@ -12,7 +12,7 @@ import (
 // linear probing and tombstones.
 //
 // Readers load the current table, then probe slots with atomic loads; an
-// entry's key and hash are written before the entry is published by an atomic
+// entry's fields are written before the entry is published by an atomic
 // store, so a reader that sees the pointer sees them too. The writer never
 // moves an entry within a table: it inserts into a free slot, replaces a slot
 // in place, or turns it into a tombstone. When live entries and tombstones
@@ -28,8 +28,9 @@ import (
 type index[S comparable, P any] struct {
 	tab  atomic.Pointer[table[S, P]]
 	seed maphash.Seed
-	live int // entries, excluding tombstones; guarded by the writer's mutex
-	used int // live entries plus tombstones
+	_    [cacheLine]byte // keeps the writer's counters off the readers' line
+	live int             // entries, excluding tombstones; guarded by the writer's mutex
+	used int             // live entries plus tombstones
 }
 
 type table[S comparable, P any] struct {
@@ -65,7 +66,7 @@ func (x *index[S, P]) get(k S) *entry[S, P] {
 		if e == nil {
 			return nil
 		}
-		if e.hash == h && e != t.tomb && e.key == k {
+		if e != t.tomb && e.key == k {
 			return e
 		}
 	}
@@ -78,10 +79,9 @@ func (x *index[S, P]) put(e *entry[S, P]) (old *entry[S, P], ok bool) {
 	if e.key != e.key {
 		return nil, false
 	}
-	e.hash = x.hash(e.key)
 	t := x.tab.Load()
 	free := -1 // first tombstone on the probe path, reusable if the key is absent
-	for i := e.hash & t.mask; ; i = (i + 1) & t.mask {
+	for i := x.hash(e.key) & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i].Load()
 		if s == nil {
 			if free < 0 {
@@ -96,7 +96,7 @@ func (x *index[S, P]) put(e *entry[S, P]) (old *entry[S, P], ok bool) {
 			}
 			continue
 		}
-		if s.hash == e.hash && s.key == e.key {
+		if s.key == e.key {
 			t.slots[i].Store(e)
 			return s, true
 		}
@@ -118,7 +118,7 @@ func (x *index[S, P]) del(k S) *entry[S, P] {
 		if s == nil {
 			return nil
 		}
-		if s.hash == h && s != t.tomb && s.key == k {
+		if s != t.tomb && s.key == k {
 			t.slots[i].Store(t.tomb)
 			x.live--
 			x.shrink()
@@ -130,7 +130,7 @@ func (x *index[S, P]) del(k S) *entry[S, P] {
 // delEntry unlinks e if it is still the entry for its key. Writer only.
 func (x *index[S, P]) delEntry(e *entry[S, P]) bool {
 	t := x.tab.Load()
-	for i := e.hash & t.mask; ; i = (i + 1) & t.mask {
+	for i := x.hash(e.key) & t.mask; ; i = (i + 1) & t.mask {
 		s := t.slots[i].Load()
 		switch {
 		case s == nil:
@@ -166,7 +166,7 @@ func (x *index[S, P]) rehash() {
 		if e == nil || e == old.tomb {
 			continue
 		}
-		j := e.hash & t.mask
+		j := x.hash(e.key) & t.mask
 		for t.slots[j].Load() != nil {
 			j = (j + 1) & t.mask
 		}

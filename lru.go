@@ -4,6 +4,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // The LRU store: WithCapacity(n) keeps at most n entries and evicts the least
@@ -23,30 +24,39 @@ import (
 //
 // # The design
 //
-// Lookups go through the lock-free index; a hit never takes the memo's mutex.
-// It records the use in a ring of entry pointers and returns. The ring is a
-// multi-producer, single-consumer queue with a global ticket: a hit takes the
-// next ticket with one atomic add and writes the entry into the ticket's slot.
-// Tickets order the hits totally, consistently with happens-before (a hit
-// that returned before another started took a smaller ticket), which is the
-// order an exact LRU needs; per-P buffers could not give it without a shared
-// clock, because a goroutine can move between Ps between two hits.
+// Lookups go through the lock-free index; a hit never waits for the memo's
+// mutex. It logs the use and returns. Each use takes a ticket from one global
+// counter (one atomic add): tickets order the uses totally and consistently
+// with happens-before (a hit that returned before another started holds the
+// smaller ticket), which is the order an exact LRU needs. Per-P buffers alone
+// could not give it: a goroutine can move to another P between two hits.
 //
-// The consumer is whoever holds the memo's mutex: a hit that finds the ring a
-// quarter full tries to lock it (TryLock, never waiting) and drains, and every
-// write (put) drains the whole ring before it inserts or evicts. Draining
-// applies the records in ticket order, moving each entry to the front, so the
-// list is exact at every eviction. A record whose ticket is taken but whose
-// slot is not yet written belongs to a hit still in progress; the drainer
-// waits for it (it is a few instructions away) rather than skip it. When the
-// ring is full, a hit waits for room, draining itself if it can get the lock:
-// records are never dropped.
+// The (ticket, entry) records themselves are written to stripes, one picked
+// by the address of the goroutine's stack (see stackHint), so that each core
+// writes cache lines of its own; an earlier version wrote every record into
+// one shared ring, and the ring's lines bouncing between cores cost more than
+// the rest of the hit.
 //
-// Consecutive tickets map to slots on different cache lines, so two cores
-// recording at once do not write the same line. What remains shared is the
-// ticket counter: one atomic add per hit on a line every core writes. That is
-// the price of a total order, and it bounds how far hits scale with cores;
-// everything else on the hit path is per entry or read-only.
+// Whoever holds the memo's mutex applies the log: a hit that fills half of a
+// stripe tries to lock it (TryLock, never waiting) and drains, and every put
+// drains before it inserts or evicts. Draining collects the records of every
+// stripe, puts them back in ticket order, and moves each entry to the front
+// of the recency list, so the list is exact at every eviction. Only the last
+// use of an entry within a batch moves it, which with skewed traffic skips
+// most moves. A ticket taken but not yet written belongs to a hit that is
+// about to write it; the drain waits for it rather than apply a later use
+// first. A hit whose stripe is full waits for room, collecting the stripes
+// itself if it can lock the mutex: records are never dropped.
+//
+// The list links live in nodes apart from the entries (see list), so the
+// drain's pointer writes never touch the lines that hits read.
+//
+// What remains shared is the ticket counter, one atomic add per hit on a line
+// every core writes, and the drain, which is one goroutine's work at a time.
+// That is the price of an exact order: an LRU hit costs about twice a hit on
+// the unbounded store, and it scales less with cores than otter's or
+// theine's lossy buffers. The benchmarks in bench_test.go and in benchmarks/
+// measure both.
 //
 // With a TTL, expired entries are not hunted down: a Get that finds one
 // expired loads the key again and replaces it, and one that reaches the back
@@ -54,20 +64,24 @@ import (
 // dropped for room count as evictions.
 
 type lruStore[S comparable, V any] struct {
-	idx      index[S, V]
+	// Read by every hit.
+	idx  index[S, V]
+	mu   *sync.Mutex // the memo's mutex; hits TryLock it to drain
+	uses *useLog[S, V]
+
+	// Written by drains and puts, on lines of their own.
+	_        [cacheLine]byte
 	recency  list[S, V] // front: most recently used
 	capacity int
 	ttl      int64
 	obs      *observer[S, V]
-	mu       *sync.Mutex // the memo's mutex; hits TryLock it to drain
-	ring     useRing[S, V]
 }
 
 func newLRUStore[S comparable, V any](capacity int, ttl int64, obs *observer[S, V], mu *sync.Mutex) *lruStore[S, V] {
 	s := &lruStore[S, V]{capacity: capacity, ttl: ttl, obs: obs, mu: mu}
 	s.idx.init()
 	s.recency.init()
-	s.ring.init()
+	s.uses = newUseLog(&s.recency, mu)
 	return s
 }
 
@@ -77,23 +91,12 @@ func (s *lruStore[S, V]) load(k S, now int64) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	t := s.ring.take()
-	for !s.ring.hasRoom(t) {
-		// The ring is full: make room by draining the uses before ours, or
-		// let whoever holds the mutex do it.
-		if s.mu.TryLock() {
-			s.ring.drain(&s.recency, t)
-			s.mu.Unlock()
-		} else {
-			runtime.Gosched()
-		}
-	}
-	if s.ring.write(t, e) >= drainAt && s.mu.TryLock() {
-		s.ring.drain(&s.recency, s.ring.tail.Load())
-		s.mu.Unlock()
-	}
+	s.uses.record(e)
 	return e.val, true
 }
+
+// drain applies every use recorded so far. The caller holds the memo's mutex.
+func (s *lruStore[S, V]) drain() { s.uses.drain() }
 
 func (s *lruStore[S, V]) loadLocked(k S, now int64) (V, bool) {
 	e := s.idx.get(k)
@@ -101,7 +104,7 @@ func (s *lruStore[S, V]) loadLocked(k S, now int64) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	s.ring.drain(&s.recency, s.ring.tail.Load())
+	s.drain()
 	s.recency.moveToFront(e)
 	return e.val, true
 }
@@ -116,15 +119,17 @@ func (s *lruStore[S, V]) peek(k S, now int64) (V, bool) {
 }
 
 func (s *lruStore[S, V]) put(k S, v V, now int64) {
-	e := &entry[S, V]{key: k, val: v}
+	var exp int64
 	if s.ttl > 0 {
-		e.exp = now + s.ttl
+		exp = now + s.ttl
 	}
 	// Uses recorded before this put must be applied before e goes in front
 	// of them, and before any eviction decision.
-	s.ring.drain(&s.recency, s.ring.tail.Load())
+	s.drain()
+	e := s.recency.newEntry(k, v, exp)
 	old, ok := s.idx.put(e)
 	if !ok {
+		s.recency.discard(e)
 		return
 	}
 	if old != nil {
@@ -150,85 +155,205 @@ func (s *lruStore[S, V]) del(k S, now int64) {
 func (s *lruStore[S, V]) sweep(int64) {}
 
 func (s *lruStore[S, V]) clear(now int64) {
-	s.ring.drain(&s.recency, s.ring.tail.Load())
-	for e := s.recency.front(); e != nil; e = s.recency.front() {
-		s.recency.remove(e)
-		s.obs.drop(e, now, Cleared)
+	s.drain()
+	if s.obs.onEvict != nil {
+		for e := s.recency.front(); e != nil; e = s.recency.front() {
+			s.recency.remove(e)
+			s.obs.drop(e, now, Cleared)
+		}
 	}
+	s.recency.init()
 	s.idx.clear()
 }
 
 func (s *lruStore[S, V]) len() int { return s.idx.len() }
 
-// useRing is the queue of recorded uses described at the top of this file.
-type useRing[S comparable, V any] struct {
-	_     [cacheLine]byte
-	tail  atomic.Uint64 // next ticket
-	_     [cacheLine - 8]byte
-	head  atomic.Uint64 // next ticket to apply; written only under the memo's mutex
-	_     [cacheLine - 8]byte
-	slots []atomic.Pointer[entry[S, V]]
-	shift uint // log2 of the number of cache lines in slots
+// useLog records the uses of entries, as described at the top of this file:
+// a global ticket orders them, and each goroutine writes its records into the
+// stripe that its stack address picks (see stackHint), so cores write lines
+// of their own.
+type useLog[S comparable, V any] struct {
+	stripes []useStripe[S, V]
+	mask    uint32
+	mu      *sync.Mutex // the memo's mutex, held by whoever drains
+	lst     *list[S, V] // the recency list the uses are applied to
+	_       [cacheLine]byte
+	tail    atomic.Uint64 // the next ticket
+	_       [cacheLine - 8]byte
+
+	// Owned by the drainer, which holds the memo's mutex.
+	next   uint64         // every use with a ticket below next is applied
+	window []*entry[S, V] // window[t-next]: the entry used with ticket t, collected but not applied
+	seen   entrySet[S, V] // entries already met in the batch being applied
+}
+
+type useStripe[S comparable, V any] struct {
+	reserved atomic.Uint64 // positions handed out to writers
+	consumed atomic.Uint64 // positions the drainer has collected; written only by it
+	recs     [stripeRecs]useRecord[S, V]
+	_        [cacheLine]byte
+}
+
+// useRecord is one use, at one position of a stripe. The writer fills t and
+// e, then publishes them by storing the position plus one in pos; the drainer
+// reads them only once it sees its own position there.
+type useRecord[S comparable, V any] struct {
+	pos atomic.Uint64
+	t   uint64
+	e   *entry[S, V]
 }
 
 const (
-	cacheLine    = 128 // a cache line, or the pair that x86 prefetches together
-	slotsPerLine = 8   // 64-byte lines of 8-byte pointers
-	ringSlots    = 1024
-	drainAt      = ringSlots / 4 // pending uses that make a hit try to drain
+	cacheLine  = 128 // a cache line, or the pair of lines x86 CPUs fetch together
+	stripeRecs = 128 // records per stripe (3 KiB); a writer that fills half of one tries to drain
 )
 
-func (r *useRing[S, V]) init() {
-	r.slots = make([]atomic.Pointer[entry[S, V]], ringSlots)
-	for n := ringSlots / slotsPerLine; n > 1; n >>= 1 {
-		r.shift++
+func newUseLog[S comparable, V any](lst *list[S, V], mu *sync.Mutex) *useLog[S, V] {
+	n := 8
+	for n < 4*runtime.GOMAXPROCS(0) && n < 256 {
+		n *= 2
+	}
+	return &useLog[S, V]{stripes: make([]useStripe[S, V], n), mask: uint32(n - 1), lst: lst, mu: mu}
+}
+
+// record logs a use of e. The hit that fills half of a stripe then tries to
+// drain, so that the log stays short without every hit writing the mutex's
+// cache line.
+func (l *useLog[S, V]) record(e *entry[S, V]) {
+	st := &l.stripes[stackHint()&l.mask]
+	i := st.reserved.Add(1) - 1
+	t := l.tail.Add(1) - 1
+	for i-st.consumed.Load() >= stripeRecs {
+		// The stripe is full. Collecting frees it; a drain in progress does
+		// that too, even while it waits for this very ticket. Only collect
+		// here, never drain: a drain would wait for this ticket, which is
+		// not written yet.
+		if l.mu.TryLock() {
+			l.collect()
+			l.applyReady()
+			l.mu.Unlock()
+		} else {
+			runtime.Gosched()
+		}
+	}
+	r := &st.recs[i%stripeRecs]
+	r.t, r.e = t, e
+	r.pos.Store(i + 1)
+	if (i+1)%(stripeRecs/2) == 0 {
+		l.tryDrain()
 	}
 }
 
-// slot spreads consecutive tickets over different cache lines: ticket t goes
-// to line t mod lines, at position (t / lines) mod 8 within it.
-func (r *useRing[S, V]) slot(t uint64) uint64 {
-	lines := uint64(1) << r.shift
-	return (t&(lines-1))*slotsPerLine | (t>>r.shift)&(slotsPerLine-1)
+func (l *useLog[S, V]) tryDrain() {
+	if l.mu.TryLock() {
+		l.drain()
+		l.mu.Unlock()
+	}
 }
 
-// take returns the next ticket.
-func (r *useRing[S, V]) take() uint64 { return r.tail.Add(1) - 1 }
-
-// hasRoom reports whether ticket t's slot has been drained of the use
-// recorded ringSlots tickets earlier.
-func (r *useRing[S, V]) hasRoom(t uint64) bool { return t-r.head.Load() < ringSlots }
-
-// write records e under ticket t and returns how many uses are pending.
-func (r *useRing[S, V]) write(t uint64, e *entry[S, V]) uint64 {
-	r.slots[r.slot(t)].Store(e)
-	return t - r.head.Load()
+// drain applies, in ticket order, every use whose ticket was taken before it
+// started, moving each entry to the front of the list. A ticket taken but not
+// yet written belongs to a hit that is about to write it, or that waits for
+// room in its stripe, which drain's own collecting makes; drain waits for it
+// rather than apply a later use first. The caller holds l.mu and has no
+// ticket outstanding.
+func (l *useLog[S, V]) drain() {
+	end := l.tail.Load()
+	for {
+		l.collect()
+		l.applyReady()
+		if l.next >= end {
+			return
+		}
+		runtime.Gosched()
+	}
 }
 
-// drain applies the uses with tickets before end, in ticket order, to l. The
-// caller holds the memo's mutex.
-func (r *useRing[S, V]) drain(l *list[S, V], end uint64) {
-	h := r.head.Load()
-	for ; h < end; h++ {
-		p := &r.slots[r.slot(h)]
-		e := p.Load()
-		if e == nil {
-			// Ticket h is taken but its hit has not written the slot yet:
-			// it is a few instructions away, or waiting for room, which
-			// publishing our progress gives it.
-			r.head.Store(h)
-			for e == nil {
-				runtime.Gosched()
-				e = p.Load()
+// applyReady applies the uses collected so far up to the first ticket not
+// yet collected.
+//
+// Only the last use of an entry in a batch decides where it ends up, so the
+// earlier ones are skipped: with skewed traffic, most records of a batch are
+// repeats of a few hot entries.
+func (l *useLog[S, V]) applyReady() {
+	n := 0
+	for n < len(l.window) && l.window[n] != nil {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	l.seen.reset(n)
+	for i := n - 1; i >= 0; i-- {
+		if !l.seen.add(l.window[i]) {
+			l.window[i] = nil // a later use in this batch moves it
+		}
+	}
+	for i, e := range l.window[:n] {
+		if e != nil && l.lst.holds(e) { // not evicted, forgotten or replaced since
+			l.lst.moveToFront(e)
+		}
+		l.window[i] = nil
+	}
+	l.next += uint64(n)
+	l.window = l.window[:copy(l.window, l.window[n:])]
+}
+
+// entrySet is a set of entry pointers for one batch, an open-addressing table
+// whose slots carry the batch number, so that starting a batch clears nothing.
+type entrySet[S comparable, V any] struct {
+	slots []setSlot[S, V]
+	batch uint32
+}
+
+type setSlot[S comparable, V any] struct {
+	e     *entry[S, V]
+	batch uint32
+}
+
+func (s *entrySet[S, V]) reset(n int) {
+	if len(s.slots) < 2*n {
+		size := 64
+		for size < 2*n {
+			size *= 2
+		}
+		s.slots = make([]setSlot[S, V], size)
+	}
+	s.batch++
+}
+
+// add inserts e and reports whether it was absent.
+func (s *entrySet[S, V]) add(e *entry[S, V]) bool {
+	mask := uint64(len(s.slots) - 1)
+	h := uint64(uintptr(unsafe.Pointer(e))) * 0x9e3779b97f4a7c15
+	for i := h >> 40 & mask; ; i = (i + 1) & mask {
+		sl := &s.slots[i]
+		if sl.batch != s.batch {
+			sl.e, sl.batch = e, s.batch
+			return true
+		}
+		if sl.e == e {
+			return false
+		}
+	}
+}
+
+// collect moves the written records of every stripe into the window.
+func (l *useLog[S, V]) collect() {
+	for i := range l.stripes {
+		st := &l.stripes[i]
+		c, end := st.consumed.Load(), st.reserved.Load()
+		for ; c < end; c++ {
+			r := &st.recs[c%stripeRecs]
+			if r.pos.Load() != c+1 {
+				break // reserved but not written yet: collected next time
 			}
+			at := int(r.t - l.next)
+			for at >= len(l.window) {
+				l.window = append(l.window, nil)
+			}
+			l.window[at] = r.e
 		}
-		p.Store(nil)
-		if e.prev != nil { // still in the list: not evicted, forgotten or replaced
-			l.moveToFront(e)
-		}
-		if h&(slotsPerLine-1) == 0 {
-			r.head.Store(h + 1) // let hits waiting for room go on
-		}
+		st.consumed.Store(c)
 	}
-	r.head.Store(h)
 }

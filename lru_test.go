@@ -319,3 +319,29 @@ func TestLRUHitDoesNotAllocate(t *testing.T) {
 	_, _ = m.Get(ctx, 5)
 	assert.Zero(t, testing.AllocsPerRun(10_000, func() { _, _ = m.Get(ctx, 5) }))
 }
+
+// Far more goroutines than stripes hammer a tiny LRU, so stripes are shared,
+// fill up and are drained from every path at once. It must finish (a
+// deadlock fails the test by its timeout) with the LRU's invariants intact.
+func TestLRUManyGoroutinesShareStripesWithoutDeadlock(t *testing.T) {
+	m := memo.Memoize(square, memo.WithCapacity(8))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 3000 {
+				k := (i*7 + w) % 12 // mostly hits, some misses and evictions
+				if v, err := m.Get(ctx, k); err != nil || v != k*k {
+					t.Errorf("Get(%d) = %d, %v", k, v, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := m.Stats()
+	assert.LessOrEqual(t, st.Len, 8)
+	assert.Equal(t, st.Loads, st.Evictions+uint64(st.Len), st.String())
+}

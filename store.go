@@ -28,69 +28,108 @@ type store[S comparable, V any] interface {
 }
 
 // entry is one cached value: V for strong stores, a weak pointer for the weak
-// store. key, hash, val and exp are written before the entry is published in
-// the index and never change afterwards, so the lock-free hit path reads them
-// without synchronization. The links belong to whichever list the store keeps
-// (the TTL queue of the map store, the recency list of the LRU) and are
-// guarded by the memo's mutex.
+// store. Its fields are written before the entry is published in the index
+// and never change afterwards, so the lock-free hit path reads them without
+// synchronization. An entry holds no links: the lists that order entries (the
+// TTL queue, the recency list) keep theirs in nodes of their own, so that
+// reordering them, which drains do all the time, never writes the cache
+// lines that hits read.
 type entry[S comparable, V any] struct {
-	key        S
-	hash       uint64
-	val        V
-	exp        int64 // deadline on the memo's clock; 0 means never
-	prev, next *entry[S, V]
+	key  S
+	val  V
+	exp  int64  // deadline on the memo's clock; 0 means never
+	node uint32 // this entry's node in its store's list; 0 for none
 }
 
 func (e *entry[S, V]) expired(now int64) bool { return e.exp != 0 && now >= e.exp }
 
-// list is an intrusive doubly linked list of entries with a sentinel, so that
-// linking costs no allocation and unlinking is O(1).
+// list is a doubly linked list of entries whose nodes live in one slice and
+// link to each other by index. Nodes are recycled through a free list, so
+// linking allocates nothing once the slice has grown, and a node is 16 bytes.
+// nodes[0] is the sentinel: its next is the front, its prev the back.
 type list[S comparable, V any] struct {
-	root entry[S, V]
+	nodes []node[S, V]
+	free  uint32 // first free node, chained through next; 0 for none
 }
 
-func (l *list[S, V]) init() { l.root.prev, l.root.next = &l.root, &l.root }
+type node[S comparable, V any] struct {
+	prev, next uint32
+	e          *entry[S, V] // nil while the node is free
+}
+
+// init empties the list, letting go of its nodes.
+func (l *list[S, V]) init() {
+	l.nodes = make([]node[S, V], 1, 8)
+	l.free = 0
+}
+
+// newEntry makes an entry with a node of its own, not linked yet.
+func (l *list[S, V]) newEntry(k S, v V, exp int64) *entry[S, V] {
+	i := l.free
+	if i != 0 {
+		l.free = l.nodes[i].next
+	} else {
+		if len(l.nodes) == 1<<32-1 {
+			panic("memo: more than 2^32-2 entries in one list")
+		}
+		i = uint32(len(l.nodes))
+		l.nodes = append(l.nodes, node[S, V]{})
+	}
+	e := &entry[S, V]{key: k, val: v, exp: exp, node: i}
+	l.nodes[i] = node[S, V]{e: e}
+	return e
+}
+
+// holds reports whether e is in the list. An entry dropped from it, or made
+// for a list that was emptied since, is not.
+func (l *list[S, V]) holds(e *entry[S, V]) bool {
+	return e.node != 0 && int(e.node) < len(l.nodes) && l.nodes[e.node].e == e
+}
 
 // front returns the first entry, or nil.
-func (l *list[S, V]) front() *entry[S, V] {
-	if l.root.next == &l.root {
-		return nil
-	}
-	return l.root.next
-}
+func (l *list[S, V]) front() *entry[S, V] { return l.nodes[l.nodes[0].next].e }
 
 // back returns the last entry, or nil.
-func (l *list[S, V]) back() *entry[S, V] {
-	if l.root.prev == &l.root {
-		return nil
-	}
-	return l.root.prev
+func (l *list[S, V]) back() *entry[S, V] { return l.nodes[l.nodes[0].prev].e }
+
+func (l *list[S, V]) pushFront(e *entry[S, V]) { l.link(e.node, 0) }
+func (l *list[S, V]) pushBack(e *entry[S, V])  { l.link(e.node, l.nodes[0].prev) }
+
+// link puts node i right after node at.
+func (l *list[S, V]) link(i, at uint32) {
+	next := l.nodes[at].next
+	l.nodes[i].prev, l.nodes[i].next = at, next
+	l.nodes[next].prev = i
+	l.nodes[at].next = i
 }
 
-func (l *list[S, V]) pushFront(e *entry[S, V]) { l.insertAfter(e, &l.root) }
-func (l *list[S, V]) pushBack(e *entry[S, V])  { l.insertAfter(e, l.root.prev) }
-
-func (l *list[S, V]) insertAfter(e, at *entry[S, V]) {
-	e.prev, e.next = at, at.next
-	at.next.prev = e
-	at.next = e
+func (l *list[S, V]) unlink(i uint32) {
+	n := &l.nodes[i]
+	l.nodes[n.prev].next = n.next
+	l.nodes[n.next].prev = n.prev
 }
 
 func (l *list[S, V]) moveToFront(e *entry[S, V]) {
-	if l.root.next == e {
-		return
+	if l.nodes[0].next != e.node {
+		l.unlink(e.node)
+		l.link(e.node, 0)
 	}
-	l.remove(e)
-	l.pushFront(e)
 }
 
-// remove unlinks e; removing an entry that is not linked does nothing.
+// remove takes e out of the list and frees its node; if e is not in the
+// list, it does nothing.
 func (l *list[S, V]) remove(e *entry[S, V]) {
-	if e.prev == nil {
-		return
+	if l.holds(e) {
+		l.unlink(e.node)
+		l.discard(e)
 	}
-	e.prev.next, e.next.prev = e.next, e.prev
-	e.prev, e.next = nil, nil
+}
+
+// discard frees the node of an entry that newEntry made but that was never
+// linked.
+func (l *list[S, V]) discard(e *entry[S, V]) {
+	l.nodes[e.node] = node[S, V]{next: l.free}
+	l.free = e.node
 }
 
 // mapStore is the unbounded store. Without a TTL it is the index alone. With
@@ -124,12 +163,15 @@ func (s *mapStore[S, V]) loadLocked(k S, now int64) (V, bool) { return s.load(k,
 func (s *mapStore[S, V]) peek(k S, now int64) (V, bool)       { return s.load(k, now) }
 
 func (s *mapStore[S, V]) put(k S, v V, now int64) {
-	e := &entry[S, V]{key: k, val: v}
+	var e *entry[S, V]
 	if s.ttl > 0 {
-		e.exp = now + s.ttl
+		e = s.queue.newEntry(k, v, now+s.ttl)
+	} else {
+		e = &entry[S, V]{key: k, val: v}
 	}
 	old, ok := s.idx.put(e)
 	if !ok {
+		s.queue.discard(e)
 		return
 	}
 	if old != nil {
