@@ -81,7 +81,11 @@ func newLRUStore[S comparable, V any](capacity int, ttl int64, obs *observer[S, 
 	s := &lruStore[S, V]{capacity: capacity, ttl: ttl, obs: obs, mu: mu}
 	s.idx.init()
 	s.recency.init()
-	s.uses = newUseLog(&s.recency, mu)
+	s.uses = newUseLog(mu, func(e *entry[S, V]) {
+		if s.recency.holds(e) { // not evicted, forgotten or replaced since
+			s.recency.moveToFront(e)
+		}
+	})
 	return s
 }
 
@@ -175,8 +179,8 @@ func (s *lruStore[S, V]) len() int { return s.idx.len() }
 type useLog[S comparable, V any] struct {
 	stripes []useStripe[S, V]
 	mask    uint32
-	mu      *sync.Mutex // the memo's mutex, held by whoever drains
-	lst     *list[S, V] // the recency list the uses are applied to
+	mu      *sync.Mutex        // the memo's mutex, held by whoever drains
+	apply   func(*entry[S, V]) // applies one use (moves the entry to the front)
 	_       [cacheLine]byte
 	tail    atomic.Uint64 // the next ticket
 	_       [cacheLine - 8]byte
@@ -208,12 +212,12 @@ const (
 	stripeRecs = 128 // records per stripe (3 KiB); a writer that fills half of one tries to drain
 )
 
-func newUseLog[S comparable, V any](lst *list[S, V], mu *sync.Mutex) *useLog[S, V] {
+func newUseLog[S comparable, V any](mu *sync.Mutex, apply func(*entry[S, V])) *useLog[S, V] {
 	n := 8
 	for n < 4*runtime.GOMAXPROCS(0) && n < 256 {
 		n *= 2
 	}
-	return &useLog[S, V]{stripes: make([]useStripe[S, V], n), mask: uint32(n - 1), lst: lst, mu: mu}
+	return &useLog[S, V]{stripes: make([]useStripe[S, V], n), mask: uint32(n - 1), mu: mu, apply: apply}
 }
 
 // record logs a use of e. The hit that fills half of a stripe then tries to
@@ -252,7 +256,7 @@ func (l *useLog[S, V]) tryDrain() {
 }
 
 // drain applies, in ticket order, every use whose ticket was taken before it
-// started, moving each entry to the front of the list. A ticket taken but not
+// started. A ticket taken but not
 // yet written belongs to a hit that is about to write it, or that waits for
 // room in its stripe, which drain's own collecting makes; drain waits for it
 // rather than apply a later use first. The caller holds l.mu and has no
@@ -290,8 +294,8 @@ func (l *useLog[S, V]) applyReady() {
 		}
 	}
 	for i, e := range l.window[:n] {
-		if e != nil && l.lst.holds(e) { // not evicted, forgotten or replaced since
-			l.lst.moveToFront(e)
+		if e != nil {
+			l.apply(e)
 		}
 		l.window[i] = nil
 	}

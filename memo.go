@@ -149,18 +149,7 @@ func (c *core[K, S, V]) init(fn func(context.Context, K) (V, error), cfg config,
 
 // unlock releases c.mu, then hands the entries dropped meanwhile to the
 // WithOnEvict callback, outside the lock.
-func (c *core[K, S, V]) unlock() {
-	p := c.obs.pending
-	if len(p) == 0 {
-		c.mu.Unlock()
-		return
-	}
-	c.obs.pending = nil
-	c.mu.Unlock()
-	for _, ev := range p {
-		c.obs.onEvict(ev.key, ev.val, ev.reason)
-	}
-}
+func (c *core[K, S, V]) unlock() { c.obs.unlock(&c.mu) }
 
 // now reads the memo's clock, in nanoseconds since the memo was made. Without
 // a TTL no deadline is ever set and the clock is not read at all.

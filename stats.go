@@ -3,6 +3,7 @@ package memo
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -173,6 +174,21 @@ func (o *observer[S, V]) dropped(k S, v V, r EvictReason) {
 	}
 	if o.onEvict != nil {
 		o.pending = append(o.pending, eviction[S, V]{k, v, r})
+	}
+}
+
+// unlock releases mu, which the caller holds, then hands the entries dropped
+// meanwhile to the WithOnEvict callback, outside the lock.
+func (o *observer[S, V]) unlock(mu *sync.Mutex) {
+	p := o.pending
+	if len(p) == 0 {
+		mu.Unlock()
+		return
+	}
+	o.pending = nil
+	mu.Unlock()
+	for _, ev := range p {
+		o.onEvict(ev.key, ev.val, ev.reason)
 	}
 }
 

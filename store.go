@@ -28,9 +28,9 @@ type store[S comparable, V any] interface {
 }
 
 // entry is one cached value: V for strong stores, a weak pointer for the weak
-// store. Its fields are written before the entry is published in the index
-// and never change afterwards, so the lock-free hit path reads them without
-// synchronization. An entry holds no links: the lists that order entries (the
+// store. key, val and exp are written before the entry is published in the
+// index and never change afterwards, so the lock-free hit path reads them
+// without synchronization. An entry holds no links: the lists that order entries (the
 // TTL queue, the recency list) keep theirs in nodes of their own, so that
 // reordering them, which drains do all the time, never writes the cache
 // lines that hits read.
@@ -38,7 +38,7 @@ type entry[S comparable, V any] struct {
 	key  S
 	val  V
 	exp  int64  // deadline on the memo's clock; 0 means never
-	node uint32 // this entry's node in its store's list; 0 for none
+	node uint32 // this entry's node in its store's list, 0 for none; guarded by the memo's mutex
 }
 
 func (e *entry[S, V]) expired(now int64) bool { return e.exp != 0 && now >= e.exp }
@@ -65,6 +65,13 @@ func (l *list[S, V]) init() {
 
 // newEntry makes an entry with a node of its own, not linked yet.
 func (l *list[S, V]) newEntry(k S, v V, exp int64) *entry[S, V] {
+	e := &entry[S, V]{key: k, val: v, exp: exp}
+	l.attach(e)
+	return e
+}
+
+// attach gives e a node, not linked yet.
+func (l *list[S, V]) attach(e *entry[S, V]) {
 	i := l.free
 	if i != 0 {
 		l.free = l.nodes[i].next
@@ -75,9 +82,8 @@ func (l *list[S, V]) newEntry(k S, v V, exp int64) *entry[S, V] {
 		i = uint32(len(l.nodes))
 		l.nodes = append(l.nodes, node[S, V]{})
 	}
-	e := &entry[S, V]{key: k, val: v, exp: exp, node: i}
+	e.node = i
 	l.nodes[i] = node[S, V]{e: e}
-	return e
 }
 
 // holds reports whether e is in the list. An entry dropped from it, or made
@@ -125,11 +131,11 @@ func (l *list[S, V]) remove(e *entry[S, V]) {
 	}
 }
 
-// discard frees the node of an entry that newEntry made but that was never
-// linked.
+// discard frees the node of an entry that is not linked.
 func (l *list[S, V]) discard(e *entry[S, V]) {
 	l.nodes[e.node] = node[S, V]{next: l.free}
 	l.free = e.node
+	e.node = 0
 }
 
 // mapStore is the unbounded store. Without a TTL it is the index alone. With
