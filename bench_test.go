@@ -3,6 +3,8 @@ package memo_test
 import (
 	"container/list"
 	"context"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -404,4 +406,119 @@ func heapPerEntry(n int, fill func() any) float64 {
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(kept)
 	return float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
+}
+
+type benchBlob struct {
+	key  int
+	data [120]byte
+}
+
+// BenchmarkWeakHit compares a hit on the weak store (with and without a
+// strong window) with one on the map store, over the same Zipf stream; the
+// benchmark holds every value, so none is reclaimed.
+func BenchmarkWeakHit(b *testing.B) {
+	load := func(_ context.Context, k int) (*benchBlob, error) { return &benchBlob{key: k}, nil }
+	for _, tc := range []struct {
+		name string
+		memo func() *memo.Memo[int, *benchBlob]
+	}{
+		{"store=map", func() *memo.Memo[int, *benchBlob] { return memo.Memoize(load) }},
+		{"store=weak", func() *memo.Memo[int, *benchBlob] { return memo.MemoizeWeak(load) }},
+		{"store=weak-window", func() *memo.Memo[int, *benchBlob] { return memo.MemoizeWeak(load, memo.WithCapacity(workingSet)) }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			modes(b, func(b *testing.B, parallel bool) {
+				m := tc.memo()
+				ctx := context.Background()
+				keys := zipfStream(1)
+				held := make([]*benchBlob, workingSet)
+				for _, k := range keys {
+					held[k], _ = m.Get(ctx, k)
+				}
+				runHits(b, parallel, keys, func(k int) bool {
+					v, err := m.Get(ctx, k)
+					return err == nil && v.key == k
+				})
+				runtime.KeepAlive(held)
+			})
+		})
+	}
+}
+
+// BenchmarkWeakLoadCollect: every Get loads a new value that nobody keeps;
+// the collector reclaims it and its cleanup removes the entry. One op is one
+// load plus, amortized, its collection and cleanup; the memo must stay small.
+func BenchmarkWeakLoadCollect(b *testing.B) {
+	m := memo.MemoizeWeak(func(_ context.Context, k int) (*benchBlob, error) { return &benchBlob{key: k}, nil })
+	ctx := context.Background()
+	b.ReportAllocs()
+	k := 0
+	for b.Loop() {
+		k++
+		_, _ = m.Get(ctx, k)
+	}
+	runtime.GC()
+	b.ReportMetric(float64(m.Len()), "entries-left")
+}
+
+// keyBench is the flat key of the key-encoding benchmarks: strings, ints and
+// a short slice, the kind of key a search or listing function takes.
+var keyBench = flatKey{Tenant: "acme", Region: "eu-west-1", Page: 3, Limit: 50, Tags: []string{"new", "sale"}}
+
+// BenchmarkKeyEncode compares CanonicalKey with what users write by hand to
+// turn such a key into a string: fmt.Sprintf("%#v") and encoding/json.
+func BenchmarkKeyEncode(b *testing.B) {
+	b.Run("impl=CanonicalKey", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 128)
+		for b.Loop() {
+			buf = memo.CanonicalKey(buf[:0], keyBench)
+		}
+	})
+	b.Run("impl=append-KeyFunc", func(b *testing.B) {
+		b.ReportAllocs()
+		buf := make([]byte, 0, 128)
+		for b.Loop() {
+			buf = appendFlatKey(buf[:0], keyBench)
+		}
+	})
+	b.Run("impl=fmt-Sprintf", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = fmt.Sprintf("%#v", keyBench)
+		}
+	})
+	b.Run("impl=json-Marshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = json.Marshal(keyBench)
+		}
+	})
+}
+
+// BenchmarkKeyedHit: a hit on MemoizeKeyed, with CanonicalKey and with an
+// appending KeyFunc, beside a comparable-key hit and a hand-made string key.
+func BenchmarkKeyedHit(b *testing.B) {
+	one := func(context.Context, flatKey) (int, error) { return 1, nil }
+	ctx := context.Background()
+	run := func(b *testing.B, get func() (int, error)) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if v, err := get(); err != nil || v != 1 {
+				b.Fatal(v, err)
+			}
+		}
+	}
+	b.Run("impl=CanonicalKey", func(b *testing.B) {
+		m := memo.MemoizeKeyed(one, memo.CanonicalKey)
+		run(b, func() (int, error) { return m.Get(ctx, keyBench) })
+	})
+	b.Run("impl=append-KeyFunc", func(b *testing.B) {
+		m := memo.MemoizeKeyed(one, appendFlatKey)
+		run(b, func() (int, error) { return m.Get(ctx, keyBench) })
+	})
+	b.Run("impl=Sprintf-string-key", func(b *testing.B) {
+		m := memo.Memoize(func(context.Context, string) (int, error) { return 1, nil })
+		run(b, func() (int, error) { return m.Get(ctx, fmt.Sprintf("%#v", keyBench)) })
+	})
 }
