@@ -186,7 +186,7 @@ func TestMemoizeKeyedAcceptsUncomparableKeys(t *testing.T) {
 // matters.
 func TestMemoizeKeyedWithACoarserKeyFunc(t *testing.T) {
 	type request struct {
-		UserID int
+		UserID  int
 		TraceID string
 	}
 	var calls atomic.Int32
