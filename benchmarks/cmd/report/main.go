@@ -1,0 +1,485 @@
+// Command report runs the benchmarks of memo and its peers, replays the
+// hit-ratio traces, and writes the results: the tables into
+// benchmarks/README.md and the summary into the main README (between
+// <!-- begin:NAME --> and <!-- end:NAME --> markers), the raw benchmark output
+// into benchmarks/results/, and the plots into benchmarks/plots/.
+//
+// From the benchmarks folder:
+//
+//	go run ./cmd/report              # everything: about 40 minutes on 2 cores
+//	go run ./cmd/report -count 1     # one sample per benchmark: a quick look
+//	go run ./cmd/report -rerender    # tables and plots from the saved results
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"image/color"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/go-memo/memo/benchmarks"
+)
+
+var (
+	count    = flag.Int("count", 6, "samples per benchmark (medians are reported)")
+	rerender = flag.Bool("rerender", false, "skip running: render from results/ saved by an earlier run")
+	dir      = flag.String("dir", ".", "the benchmarks folder")
+)
+
+func main() {
+	flag.Parse()
+	log.SetFlags(0)
+	resDir := filepath.Join(*dir, "results")
+	must(os.MkdirAll(resDir, 0o755))
+	must(os.MkdirAll(filepath.Join(*dir, "plots"), 0o755))
+
+	if !*rerender {
+		machine := fmt.Sprintf("%s, %d cores, %s %s/%s, %s", cpuModel(), runtime.NumCPU(),
+			runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02"))
+		must(os.WriteFile(filepath.Join(resDir, "machine.txt"), []byte(machine+"\n"), 0o644))
+		var out bytes.Buffer
+		for _, r := range runs(*count) {
+			log.Printf("go %s", strings.Join(r, " "))
+			cmd := exec.Command("go", r...)
+			cmd.Dir = *dir
+			cmd.Stdout = &out
+			cmd.Stderr = os.Stderr
+			must(cmd.Run())
+		}
+		must(os.WriteFile(filepath.Join(resDir, "bench.txt"), out.Bytes(), 0o644))
+		log.Print("replaying the hit-ratio traces")
+		must(os.WriteFile(filepath.Join(resDir, "hitratio.txt"), []byte(hitRatios()), 0o644))
+	}
+
+	machine := strings.TrimSpace(string(mustRead(filepath.Join(resDir, "machine.txt"))))
+	res := parse(mustRead(filepath.Join(resDir, "bench.txt")))
+	ratios := parseRatios(mustRead(filepath.Join(resDir, "hitratio.txt")))
+
+	tables := map[string]string{
+		"machine":  fmt.Sprintf("Measured on %s, with `go run ./cmd/report -count %d` (medians of %d runs).\n", machine, res.samples, res.samples),
+		"hit":      hitTable(res),
+		"mixed":    mixedTable(res),
+		"herd":     herdTable(res),
+		"hitratio": ratioTables(ratios),
+		"memory":   memoryTable(res),
+		"keys":     keyTable(res),
+		"summary":  summary(res, ratios, machine),
+	}
+	plotThroughput(res, filepath.Join(*dir, "plots", "throughput.svg"))
+	plotRatios(ratios, filepath.Join(*dir, "plots", "hitratio.svg"))
+	fill(filepath.Join(*dir, "README.md"), tables)
+	fill(filepath.Join(*dir, "..", "README.md"), map[string]string{"bench-summary": tables["summary"]})
+	log.Print("wrote README.md, ../README.md, plots/ and results/")
+}
+
+// runs are the go test invocations: each benchmark at the core counts where
+// they matter.
+func runs(count int) [][]string {
+	c := strconv.Itoa(count)
+	base := []string{"test", "-run", "^$", "-benchmem", "-count", c, "-timeout", "0"}
+	return [][]string{
+		append(slices.Clone(base), "-bench", "^BenchmarkHit$/./mode=serial", "-cpu", "1"),
+		append(slices.Clone(base), "-bench", "^BenchmarkHit$/./mode=parallel", "-cpu", "2"),
+		append(slices.Clone(base), "-bench", "^BenchmarkMixed$/././mode=serial", "-cpu", "1"),
+		append(slices.Clone(base), "-bench", "^BenchmarkMixed$/././mode=parallel", "-cpu", "2"),
+		append(slices.Clone(base), "-bench", "^BenchmarkHerd$", "-cpu", "2"),
+		append(slices.Clone(base), "-bench", "^BenchmarkMemory$", "-cpu", "1", "-benchtime", "1x"),
+		append(slices.Clone(base), "-bench", "^BenchmarkKeyEncode$", "-cpu", "1"),
+	}
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if name, ok := strings.CutPrefix(line, "model name"); ok {
+				return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(name), ":"))
+			}
+		}
+	}
+	return runtime.GOARCH
+}
+
+// results holds the samples of every benchmark, by full name (with the -N
+// suffix of GOMAXPROCS) and unit.
+type results struct {
+	samples int
+	vals    map[string]map[string][]float64
+}
+
+var benchLine = regexp.MustCompile(`^(Benchmark\S+)\s+\d+\s+(.*)$`)
+
+func parse(b []byte) results {
+	r := results{vals: map[string]map[string][]float64{}}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		m := benchLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		f := strings.Fields(m[2])
+		if r.vals[m[1]] == nil {
+			r.vals[m[1]] = map[string][]float64{}
+		}
+		for i := 0; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err == nil {
+				r.vals[m[1]][f[i+1]] = append(r.vals[m[1]][f[i+1]], v)
+			}
+		}
+		r.samples = max(r.samples, len(r.vals[m[1]]["ns/op"]))
+	}
+	return r
+}
+
+// median returns the median of a benchmark's unit, or -1 if it did not run.
+func (r results) median(name, unit string) float64 {
+	v := slices.Clone(r.vals[name][unit])
+	if len(v) == 0 {
+		return -1
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// name builds a benchmark's full name; cpu 1 has no suffix.
+func name(parts string, cpu int) string {
+	if cpu == 1 {
+		return "Benchmark" + parts
+	}
+	return fmt.Sprintf("Benchmark%s-%d", parts, cpu)
+}
+
+func ns(v float64) string {
+	switch {
+	case v < 0:
+		return "–"
+	case v >= 1e6:
+		return fmt.Sprintf("%.1f ms", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.2f µs", v/1e3)
+	case v >= 100:
+		return fmt.Sprintf("%.0f ns", v)
+	}
+	return fmt.Sprintf("%.1f ns", v)
+}
+
+func ratio(v, base float64) string {
+	if v < 0 || base <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", v/base)
+}
+
+var floor = "sync.Map"
+
+func hitTable(r results) string {
+	var sb strings.Builder
+	sb.WriteString("| peer | serial | × sync.Map | parallel, 2 cores | × sync.Map | allocs/op |\n|---|---:|---:|---:|---:|---:|\n")
+	fs := r.median(name("Hit/peer="+floor+"/mode=serial", 1), "ns/op")
+	fp := r.median(name("Hit/peer="+floor+"/mode=parallel", 2), "ns/op")
+	for _, p := range benchmarks.Peers {
+		s := r.median(name("Hit/peer="+p.Name+"/mode=serial", 1), "ns/op")
+		par := r.median(name("Hit/peer="+p.Name+"/mode=parallel", 2), "ns/op")
+		a := r.median(name("Hit/peer="+p.Name+"/mode=parallel", 2), "allocs/op")
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s |\n", p.Name, ns(s), ratio(s, fs), ns(par), ratio(par, fp), num(a))
+	}
+	return sb.String()
+}
+
+func num(v float64) string {
+	if v < 0 {
+		return "–"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+func mixedTable(r results) string {
+	var sb strings.Builder
+	sb.WriteString("| peer | 75% reads, serial | 75% reads, parallel | × sync.Map | 50% reads, serial | 50% reads, parallel | × sync.Map |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, p := range benchmarks.Peers {
+		fmt.Fprintf(&sb, "| %s", p.Name)
+		for _, reads := range []string{"75", "50"} {
+			pre := "Mixed/reads=" + reads + "/peer="
+			s := r.median(name(pre+p.Name+"/mode=serial", 1), "ns/op")
+			par := r.median(name(pre+p.Name+"/mode=parallel", 2), "ns/op")
+			fp := r.median(name(pre+floor+"/mode=parallel", 2), "ns/op")
+			fmt.Fprintf(&sb, " | %s | %s | %s", ns(s), ns(par), ratio(par, fp))
+		}
+		sb.WriteString(" |\n")
+	}
+	return sb.String()
+}
+
+func herdTable(r results) string {
+	var sb strings.Builder
+	sb.WriteString("| peer | loader calls per herd | p50 latency | p99 latency |\n|---|---:|---:|---:|\n")
+	peers := []string{}
+	for _, p := range benchmarks.Peers {
+		peers = append(peers, p.Name)
+	}
+	for _, p := range append(peers, "singleflight") {
+		n := name("Herd/peer="+p, 2)
+		fmt.Fprintf(&sb, "| %s | %s | %.1f ms | %.1f ms |\n", p, num(r.median(n, "loads/op")), r.median(n, "p50-ms"), r.median(n, "p99-ms"))
+	}
+	return sb.String()
+}
+
+func memoryTable(r results) string {
+	var sb strings.Builder
+	sb.WriteString("| peer | int→int | string→[]byte(64) | entries held of 1 000 000 |\n|---|---:|---:|---:|\n")
+	for _, p := range benchmarks.Peers {
+		i := r.median(name("Memory/kind=int/peer="+p.Name, 1), "bytes/entry")
+		s := r.median(name("Memory/kind=string-bytes64/peer="+p.Name, 1), "bytes/entry")
+		h := min(r.median(name("Memory/kind=int/peer="+p.Name, 1), "held%"), r.median(name("Memory/kind=string-bytes64/peer="+p.Name, 1), "held%"))
+		fmt.Fprintf(&sb, "| %s | %.0f B | %.0f B | %.1f%% |\n", p.Name, i, s, h)
+	}
+	return sb.String()
+}
+
+func keyTable(r results) string {
+	var sb strings.Builder
+	sb.WriteString("| encoder | time | × CanonicalKey | allocs/op |\n|---|---:|---:|---:|\n")
+	base := r.median(name("KeyEncode/impl=CanonicalKey", 1), "ns/op")
+	for _, impl := range []string{"CanonicalKey", "fmt-Sprintf", "json-Marshal"} {
+		n := name("KeyEncode/impl="+impl, 1)
+		v := r.median(n, "ns/op")
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s |\n", impl, ns(v), ratio(v, base), num(r.median(n, "allocs/op")))
+	}
+	return sb.String()
+}
+
+// ratioRow is one peer's hit ratios on one trace, by capacity.
+type ratioRow struct {
+	trace, peer string
+	ratios      []float64
+}
+
+func hitRatios() string {
+	var sb strings.Builder
+	for _, tr := range benchmarks.Traces(50_000, 500_000) {
+		caps := make([]int, len(benchmarks.Capacities))
+		for i, f := range benchmarks.Capacities {
+			caps[i] = int(f * float64(tr.Distinct))
+		}
+		ref := make([]string, len(caps))
+		for i, c := range caps {
+			ref[i] = strconv.FormatFloat(benchmarks.ReferenceLRU(c, tr.Keys), 'f', 6, 64)
+		}
+		fmt.Fprintf(&sb, "%s reference-LRU %s\n", tr.Name, strings.Join(ref, " "))
+		for _, p := range benchmarks.Peers {
+			if !p.Bounded {
+				continue
+			}
+			row := make([]string, len(caps))
+			for i, c := range caps {
+				row[i] = strconv.FormatFloat(benchmarks.HitRatio(p, c, tr.Keys), 'f', 6, 64)
+			}
+			fmt.Fprintf(&sb, "%s %s %s\n", tr.Name, p.Name, strings.Join(row, " "))
+		}
+	}
+	return sb.String()
+}
+
+func parseRatios(b []byte) []ratioRow {
+	var rows []ratioRow
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 {
+			continue
+		}
+		row := ratioRow{trace: f[0], peer: f[1]}
+		for _, s := range f[2:] {
+			v, _ := strconv.ParseFloat(s, 64)
+			row.ratios = append(row.ratios, v)
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+func ratioTables(rows []ratioRow) string {
+	var sb strings.Builder
+	trace := ""
+	for _, r := range rows {
+		if r.trace != trace {
+			trace = r.trace
+			fmt.Fprintf(&sb, "\n**%s** (cache size as a share of the %s distinct keys)\n\n| peer |", trace, "50 000")
+			for _, f := range benchmarks.Capacities {
+				fmt.Fprintf(&sb, " %g%% |", 100*f)
+			}
+			sb.WriteString("\n|---|" + strings.Repeat("---:|", len(benchmarks.Capacities)) + "\n")
+		}
+		fmt.Fprintf(&sb, "| %s |", r.peer)
+		for _, v := range r.ratios {
+			fmt.Fprintf(&sb, " %.2f%% |", 100*v)
+		}
+		sb.WriteString("\n")
+	}
+	return sb.String()
+}
+
+func summary(r results, rows []ratioRow, machine string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "Measured on %s; medians of %d runs, regenerated by `go run ./cmd/report` in [benchmarks/](benchmarks) (full tables and plots there).\n\n", machine, r.samples)
+	sb.WriteString(hitTable(r))
+	sb.WriteString("\nAt 10% of the keys, Zipf 1.0 traffic (hit ratio, higher is better):\n\n| peer | hit ratio |\n|---|---:|\n")
+	for _, row := range rows {
+		if row.trace == "zipf-1.0" {
+			fmt.Fprintf(&sb, "| %s | %.2f%% |\n", row.peer, 100*row.ratios[len(row.ratios)-1])
+		}
+	}
+	sb.WriteString("\n![ns/op per peer](benchmarks/plots/throughput.svg)\n")
+	return sb.String()
+}
+
+func plotThroughput(r results, path string) {
+	p := plot.New()
+	p.Title.Text = "Time per operation (lower is better)"
+	p.Y.Label.Text = "ns/op"
+	series := []struct{ label, bench string }{
+		{"hit, serial", "Hit/peer=%s/mode=serial"},
+		{"hit, parallel (2 cores)", "Hit/peer=%s/mode=parallel-2"},
+		{"75% reads, parallel", "Mixed/reads=75/peer=%s/mode=parallel-2"},
+		{"50% reads, parallel", "Mixed/reads=50/peer=%s/mode=parallel-2"},
+	}
+	var names []string
+	for _, peer := range benchmarks.Peers {
+		names = append(names, peer.Name)
+	}
+	w := vg.Points(7)
+	for i, s := range series {
+		vals := make(plotter.Values, len(names))
+		for j, peer := range names {
+			vals[j] = max(0, r.median("Benchmark"+fmt.Sprintf(s.bench, peer), "ns/op"))
+		}
+		bars, err := plotter.NewBarChart(vals, w)
+		must(err)
+		bars.LineStyle.Width = 0
+		bars.Color = plotutil.Color(i)
+		bars.Offset = w * vg.Length(i-len(series)/2)
+		p.Add(bars)
+		p.Legend.Add(s.label, bars)
+	}
+	p.Legend.Top = true
+	p.NominalX(names...)
+	p.X.Tick.Label.Rotation = 0.6
+	p.X.Tick.Label.XAlign = -0.9
+	p.X.Tick.Label.YAlign = -0.4
+	must(p.Save(10*vg.Inch, 5*vg.Inch, path))
+}
+
+func plotRatios(rows []ratioRow, path string) {
+	var traces []string
+	for _, r := range rows {
+		if !slices.Contains(traces, r.trace) {
+			traces = append(traces, r.trace)
+		}
+	}
+	plots := make([][]*plot.Plot, 2)
+	for i, tr := range traces {
+		p := plot.New()
+		p.Title.Text = tr
+		p.X.Label.Text = "cache size, % of distinct keys"
+		p.Y.Label.Text = "hit ratio %"
+		p.X.Scale = plot.LogScale{}
+		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Legend.Top, p.Legend.Left = true, true
+		n := 0
+		for _, r := range rows {
+			if r.trace != tr {
+				continue
+			}
+			pts := make(plotter.XYs, len(r.ratios))
+			for j, v := range r.ratios {
+				pts[j] = plotter.XY{X: 100 * benchmarks.Capacities[j], Y: 100 * v}
+			}
+			l, s, err := plotter.NewLinePoints(pts)
+			must(err)
+			l.Color, s.Color = plotutil.Color(n), plotutil.Color(n)
+			s.Shape = plotutil.Shape(n)
+			if r.peer == "reference-LRU" {
+				l.Color, s.Color = color.Black, color.Black
+				l.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			}
+			p.Add(l, s)
+			p.Legend.Add(r.peer, l, s)
+			n++
+		}
+		plots[i/2] = append(plots[i/2], p)
+	}
+	img := newSVG(12*vg.Inch, 9*vg.Inch)
+	tiles := draw2x2()
+	canvases := plot.Align(plots, tiles, img.canvas())
+	for i := range plots {
+		for j := range plots[i] {
+			plots[i][j].Draw(canvases[i][j])
+		}
+	}
+	img.save(path)
+}
+
+// fill replaces the text between <!-- begin:NAME --> and <!-- end:NAME -->
+// in the file at path for every NAME in parts.
+func fill(path string, parts map[string]string) {
+	b := string(mustRead(path))
+	for k, v := range parts {
+		begin, end := "<!-- begin:"+k+" -->\n", "<!-- end:"+k+" -->"
+		i := strings.Index(b, begin)
+		j := strings.Index(b, end)
+		if i < 0 || j < i {
+			continue
+		}
+		b = b[:i+len(begin)] + v + b[j:]
+	}
+	must(os.WriteFile(path, []byte(b), 0o644))
+}
+
+func mustRead(path string) []byte {
+	b, err := os.ReadFile(path)
+	must(err)
+	return b
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// svgImage is an SVG canvas for a grid of plots.
+type svgImage struct{ c *vgsvg.Canvas }
+
+func newSVG(w, h vg.Length) svgImage   { return svgImage{vgsvg.New(w, h)} }
+func (s svgImage) canvas() draw.Canvas { return draw.New(s.c) }
+func draw2x2() draw.Tiles {
+	return draw.Tiles{Rows: 2, Cols: 2, PadX: vg.Millimeter * 8, PadY: vg.Millimeter * 8, PadTop: vg.Millimeter * 3, PadBottom: vg.Millimeter * 3, PadLeft: vg.Millimeter * 3, PadRight: vg.Millimeter * 3}
+}
+func (s svgImage) save(path string) {
+	f, err := os.Create(path)
+	must(err)
+	_, err = s.c.WriteTo(f)
+	must(err)
+	must(f.Close())
+}
