@@ -30,6 +30,7 @@ func MemoizeKeyed[K, V any](fn func(context.Context, K) (V, error), key KeyFunc[
 		panic("memo: MemoizeKeyed called with a nil KeyFunc")
 	}
 	cfg := newConfig(opts)
+	fn, tl := linkTier(cfg, fn, func(k K) string { return string(key(nil, k)) })
 	var onEvict func(string, keyed1[K, V], EvictReason)
 	if cb := onEvictFor[K, V](cfg); cb != nil {
 		onEvict = func(_ string, x keyed1[K, V], r EvictReason) { cb(x.k, x.v, r) }
@@ -41,6 +42,7 @@ func MemoizeKeyed[K, V any](fn func(context.Context, K) (V, error), key KeyFunc[
 	d := &keyed[K, V]{key: key}
 	d.bufs.New = func() any { b := make([]byte, 0, 128); return &b }
 	d.init(load, cfg, onEvict)
+	d.tl = tl
 	d.st = newStrongStore(cfg, &d.obs, &d.mu)
 	return &Memo[K, V]{e: d}
 }
@@ -109,6 +111,7 @@ func (d *keyed[K, V]) forget(k K) {
 	s := string(b)
 	d.release(bp, b)
 	d.core.forget(s)
+	d.tl.forgetKey(k)
 }
 
 // Key2 is the key of a Memo2: the two arguments of its function.

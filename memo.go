@@ -48,6 +48,7 @@ func Memoize[K comparable, V any](fn func(context.Context, K) (V, error), opts .
 	}
 	cfg := newConfig(opts)
 	d := &direct[K, V]{}
+	fn, d.tl = linkTier(cfg, fn, canonicalString[K])
 	d.init(fn, cfg, onEvictFor[K, V](cfg))
 	d.st = newStrongStore(cfg, &d.obs, &d.mu)
 	return &Memo[K, V]{e: d}
@@ -96,14 +97,15 @@ func (m *Memo[K, V]) Set(key K, v V) {
 }
 
 // Forget drops key's entry. A call of fn for key in flight still answers its
-// waiters, but its result is not stored; the next Get starts a new call.
+// waiters, but its result is not stored; the next Get starts a new call. With
+// WithTier, the key is deleted from the tier too.
 func (m *Memo[K, V]) Forget(key K) {
 	m.e.forget(key)
 }
 
 // Clear drops every entry and resets the counters, like Python's
 // cache_clear(). Calls in flight still answer their waiters, but their results
-// are not stored.
+// are not stored. With WithTier, every key of the tier is deleted too.
 func (m *Memo[K, V]) Clear() {
 	m.e.clear()
 }
@@ -133,6 +135,8 @@ type core[K any, S comparable, V any] struct {
 
 	mu    sync.Mutex // guards calls, every write to st, obs, and ctr except hits
 	calls map[S]*call[K, V]
+
+	tl tierLink[K] // the WithTier tier, if any: fn already goes through it
 }
 
 // init sets up everything but the store, which needs the address of c.obs
@@ -194,6 +198,7 @@ func (c *core[K, S, V]) clear() {
 	c.st.clear(c.now())
 	c.ctr.reset()
 	c.unlock()
+	c.tl.clearAll()
 }
 
 func (c *core[K, S, V]) length() int {
@@ -208,6 +213,7 @@ func (c *core[K, S, V]) stats() Stats {
 	s := c.ctr.snapshot()
 	s.Len = c.st.len()
 	s.Capacity = c.capacity
+	s.Tier = c.tl.tierStats()
 	return s
 }
 
@@ -219,4 +225,7 @@ type direct[K comparable, V any] struct {
 func (d *direct[K, V]) get(ctx context.Context, k K) (V, error) { return d.core.get(ctx, k, k) }
 func (d *direct[K, V]) peek(k K) (V, bool)                      { return d.core.peek(k) }
 func (d *direct[K, V]) set(k K, v V)                            { d.core.set(k, v) }
-func (d *direct[K, V]) forget(k K)                              { d.core.forget(k) }
+func (d *direct[K, V]) forget(k K) {
+	d.core.forget(k)
+	d.tl.forgetKey(k)
+}

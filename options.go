@@ -16,6 +16,7 @@ type config struct {
 	capacity int
 	ttl      time.Duration
 	onEvict  any // a func(K, V, EvictReason), checked against the memo's types at construction
+	tier     any // a Tier[V], checked likewise
 }
 
 func newConfig(opts []Option) config {

@@ -27,6 +27,8 @@ type Stats struct {
 	Collected   uint64 // weak entries dropped because the GC reclaimed the value
 	Len         int    // entries now
 	Capacity    int    // 0 when unbounded
+
+	Tier TierStats // the WithTier tier's own counters; zero without a tier
 }
 
 // HitRatio returns Hits / (Hits + Misses), or 0 before the first Get.
@@ -47,9 +49,14 @@ func (s Stats) String() string {
 	if s.Capacity > 0 {
 		capacity = fmt.Sprint(s.Capacity)
 	}
-	return fmt.Sprintf("hits=%d misses=%d (%.1f%% hits) loads=%d load-errors=%d shared=%d evictions=%d expirations=%d collected=%d len=%d cap=%s",
+	str := fmt.Sprintf("hits=%d misses=%d (%.1f%% hits) loads=%d load-errors=%d shared=%d evictions=%d expirations=%d collected=%d len=%d cap=%s",
 		s.Hits, s.Misses, 100*s.HitRatio(), s.Loads, s.LoadErrors, s.Shared,
 		s.Evictions, s.Expirations, s.Collected, s.Len, capacity)
+	if s.Tier != (TierStats{}) {
+		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d)",
+			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits)
+	}
+	return str
 }
 
 // counters holds a memo's statistics. Hits are counted on the lock-free hit

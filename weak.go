@@ -53,6 +53,7 @@ func MemoizeWeak[K comparable, T any](fn func(context.Context, K) (*T, error), o
 	}
 	cfg := newConfig(opts)
 	d := &direct[K, *T]{}
+	fn, d.tl = linkTier(cfg, fn, canonicalString[K])
 	d.init(fn, cfg, onEvictFor[K, *T](cfg))
 	d.st = newWeakStore[K, T](cfg, &d.obs, &d.mu)
 	return &Memo[K, *T]{e: d}
@@ -148,6 +149,10 @@ func (s *weakStore[S, T]) peek(k S, now int64) (*T, bool) {
 // use applies a use of e: it pins e's value at the front of the window, if e
 // is still stored and its value still alive.
 func (s *weakStore[S, T]) use(e *entry[S, wref[T]]) {
+	if e.node != 0 { // pinned, hence still stored and alive
+		s.window.moveToFront(e)
+		return
+	}
 	if s.idx.get(e.key) != e {
 		return // replaced, forgotten or collected since
 	}
