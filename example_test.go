@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -132,4 +133,97 @@ func ExampleWithTTL() {
 	// 1
 	// 1
 	// 2 1
+}
+
+// Python's lru_cache cannot take a list or a dict; MemoizeKeyed with
+// CanonicalKey takes any key: here a struct of a slice and a map, whose map
+// order does not matter.
+func ExampleMemoizeKeyed() {
+	type Query struct {
+		Terms   []string
+		Filters map[string]string
+	}
+	runs := 0
+	search := memo.MemoizeKeyed(func(ctx context.Context, q Query) (string, error) {
+		runs++
+		return fmt.Sprintf("%d results for %v", 10*len(q.Terms), q.Terms), nil
+	}, memo.CanonicalKey)
+
+	ctx := context.Background()
+	a, _ := search.Get(ctx, Query{[]string{"go", "cache"}, map[string]string{"lang": "en", "year": "2026"}})
+	b, _ := search.Get(ctx, Query{[]string{"go", "cache"}, map[string]string{"year": "2026", "lang": "en"}})
+	fmt.Println(a)
+	fmt.Println(b)
+	fmt.Println("searches run:", runs)
+	// Output:
+	// 20 results for [go cache]
+	// 20 results for [go cache]
+	// searches run: 1
+}
+
+// CanonicalKey's form tells apart what a naive string key would merge, and
+// merges what only differs in map order.
+func ExampleCanonicalKey() {
+	same := func(a, b any) bool {
+		return string(memo.CanonicalKey(nil, a)) == string(memo.CanonicalKey(nil, b))
+	}
+	fmt.Println(same([]string{"a,b"}, []string{"a", "b"}))                            // a separator inside a string
+	fmt.Println(same(any(1), any(1.0)))                                               // int and float64
+	fmt.Println(same(map[string]int{"x": 1, "y": 2}, map[string]int{"y": 2, "x": 1})) // map order
+	fmt.Println(same([]int(nil), []int{}))                                            // nil and empty
+	// Output:
+	// false
+	// false
+	// true
+	// true
+}
+
+// A function of two comparable arguments needs no key struct.
+func ExampleMemoize2() {
+	calls := 0
+	rate := memo.Memoize2(func(ctx context.Context, from, to string) (float64, error) {
+		calls++
+		return map[string]float64{"EUR": 1.08, "USD": 1}[from] / map[string]float64{"EUR": 1.08, "USD": 1}[to], nil
+	})
+	ctx := context.Background()
+	r, _ := rate.Get(ctx, "EUR", "USD")
+	r, _ = rate.Get(ctx, "EUR", "USD")
+	fmt.Printf("%.2f after %d call\n", r, calls)
+	// Output: 1.08 after 1 call
+}
+
+// WithCapacity makes an exact LRU: the least recently used entry leaves
+// first, and WithOnEvict hears why.
+func ExampleWithCapacity() {
+	m := memo.Memoize(func(ctx context.Context, k string) (string, error) { return strings.ToUpper(k), nil },
+		memo.WithCapacity(2),
+		memo.WithOnEvict(func(k, v string, r memo.EvictReason) { fmt.Println(k, "left:", r) }))
+	ctx := context.Background()
+	_, _ = m.Get(ctx, "a")
+	_, _ = m.Get(ctx, "b")
+	_, _ = m.Get(ctx, "a") // a is now the most recently used
+	_, _ = m.Get(ctx, "c") // evicts b
+	m.Forget("a")
+	fmt.Println(m.Stats().Evictions, m.Len())
+	// Output:
+	// b left: evicted
+	// a left: forgotten
+	// 1 1
+}
+
+// MemoizeWeak shares a value while someone holds it, and lets the garbage
+// collector take it once nobody does.
+func ExampleMemoizeWeak() {
+	type Document struct{ Text [1 << 16]byte }
+	loads := 0
+	docs := memo.MemoizeWeak(func(ctx context.Context, name string) (*Document, error) {
+		loads++
+		return new(Document), nil
+	})
+	ctx := context.Background()
+	a, _ := docs.Get(ctx, "report.pdf")
+	b, _ := docs.Get(ctx, "report.pdf")
+	fmt.Println(a == b, loads)
+	runtime.KeepAlive(a)
+	// Output: true 1
 }

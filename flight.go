@@ -25,18 +25,22 @@ var ErrGoexit = errors.New("memo: fn called runtime.Goexit instead of returning"
 // from the map in one critical section, so a Get that misses and then takes
 // the mutex either finds the call or finds its result.
 
-// call is one call of fn in flight. Fields below the line are guarded by the
-// memo's mutex until done is closed; after that they are read-only.
+// call is one call of fn in flight. key and cancel are set before the call is
+// published; the result fields are written by the goroutine running fn before
+// done is closed (waiters read them after it is), and the bookkeeping fields
+// are guarded by the memo's mutex.
 type call[K, V any] struct {
 	key    K
 	cancel context.CancelFunc // cancels fn's context; nil when fn runs inline
 
+	// The result.
 	val      V
 	err      error
 	panicked bool
 	pval     any  // the value fn panicked with
 	goexit   bool // fn called runtime.Goexit
 
+	// Bookkeeping.
 	waiters  int           // callers still waiting for the result
 	done     chan struct{} // made by the first caller that must wait; closed when fn is done
 	finished bool          // fn is done and the result is set
