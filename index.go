@@ -72,6 +72,14 @@ func (x *index[S, P]) get(k S) *entry[S, P] {
 	}
 }
 
+// getLive returns k's entry if it has not expired at now, or nil.
+func (x *index[S, P]) getLive(k S, now int64) *entry[S, P] {
+	if e := x.get(k); e != nil && !e.expired(now) {
+		return e
+	}
+	return nil
+}
+
 // put links e, whose key is set, replacing the entry for the same key, which
 // it returns. It reports false, storing nothing, for a key not equal to
 // itself. Writer only.

@@ -90,8 +90,8 @@ func newLRUStore[S comparable, V any](capacity int, ttl int64, obs *observer[S, 
 }
 
 func (s *lruStore[S, V]) load(k S, now int64) (V, bool) {
-	e := s.idx.get(k)
-	if e == nil || e.expired(now) {
+	e := s.idx.getLive(k, now)
+	if e == nil {
 		var zero V
 		return zero, false
 	}
@@ -103,8 +103,8 @@ func (s *lruStore[S, V]) load(k S, now int64) (V, bool) {
 func (s *lruStore[S, V]) drain() { s.uses.drain() }
 
 func (s *lruStore[S, V]) loadLocked(k S, now int64) (V, bool) {
-	e := s.idx.get(k)
-	if e == nil || e.expired(now) {
+	e := s.idx.getLive(k, now)
+	if e == nil {
 		var zero V
 		return zero, false
 	}
@@ -114,12 +114,11 @@ func (s *lruStore[S, V]) loadLocked(k S, now int64) (V, bool) {
 }
 
 func (s *lruStore[S, V]) peek(k S, now int64) (V, bool) {
-	e := s.idx.get(k)
-	if e == nil || e.expired(now) {
-		var zero V
-		return zero, false
+	if e := s.idx.getLive(k, now); e != nil {
+		return e.val, true
 	}
-	return e.val, true
+	var zero V
+	return zero, false
 }
 
 func (s *lruStore[S, V]) put(k S, v V, now int64) {

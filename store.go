@@ -157,12 +157,11 @@ func newMapStore[S comparable, V any](ttl int64, obs *observer[S, V]) *mapStore[
 }
 
 func (s *mapStore[S, V]) load(k S, now int64) (V, bool) {
-	e := s.idx.get(k)
-	if e == nil || e.expired(now) {
-		var zero V
-		return zero, false
+	if e := s.idx.getLive(k, now); e != nil {
+		return e.val, true
 	}
-	return e.val, true
+	var zero V
+	return zero, false
 }
 
 func (s *mapStore[S, V]) loadLocked(k S, now int64) (V, bool) { return s.load(k, now) }

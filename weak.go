@@ -104,8 +104,8 @@ func newWeakStore[S comparable, T any](cfg config, obs *observer[S, *T], mu *syn
 }
 
 func (s *weakStore[S, T]) lookup(k S, now int64) (*entry[S, wref[T]], *T) {
-	e := s.idx.get(k)
-	if e == nil || e.expired(now) {
+	e := s.idx.getLive(k, now)
+	if e == nil {
 		return nil, nil
 	}
 	return e, e.val.ptr.Value()

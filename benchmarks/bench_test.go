@@ -194,25 +194,21 @@ func BenchmarkMemory(b *testing.B) {
 		strKeys[i] = fmt.Sprintf("key-%07d", i)
 	}
 	for _, f := range memoryFillers {
-		b.Run("kind=int/peer="+f.name, func(b *testing.B) {
-			var heap float64
-			var kept int
-			for b.Loop() {
-				heap = heapOf(func() any { return f.ints(intKeys) }, func(c any) { kept = held(c, intKeys) })
-			}
-			b.ReportMetric(heap/float64(kept), "bytes/entry")
-			b.ReportMetric(100*float64(kept)/n, "held%")
-		})
-		b.Run("kind=string-bytes64/peer="+f.name, func(b *testing.B) {
-			var heap float64
-			var kept int
-			for b.Loop() {
-				heap = heapOf(func() any { return f.strs(strKeys) }, func(c any) { kept = held(c, strKeys) })
-			}
-			b.ReportMetric(heap/float64(kept), "bytes/entry")
-			b.ReportMetric(100*float64(kept)/n, "held%")
-		})
+		b.Run("kind=int/peer="+f.name, func(b *testing.B) { memoryRun(b, intKeys, f.ints) })
+		b.Run("kind=string-bytes64/peer="+f.name, func(b *testing.B) { memoryRun(b, strKeys, f.strs) })
 	}
+}
+
+// memoryRun fills a cache with keys and reports its bytes per entry held and
+// the share of keys it holds.
+func memoryRun[K comparable](b *testing.B, keys []K, fill func([]K) any) {
+	var heap float64
+	var kept int
+	for b.Loop() {
+		heap = heapOf(func() any { return fill(keys) }, func(c any) { kept = held(c, keys) })
+	}
+	b.ReportMetric(heap/float64(kept), "bytes/entry")
+	b.ReportMetric(100*float64(kept)/float64(len(keys)), "held%")
 }
 
 // heapOf returns the live heap that fill's result holds. The keys (and, for

@@ -22,6 +22,11 @@ import (
 	"github.com/go-memo/memo"
 )
 
+// Each adapter below calls its cache's methods directly, even where two
+// adapters read alike (golang-lru and its expirable variant): a shared helper
+// calling through function values would add an indirect call to some peers'
+// operations and not to others'.
+
 // Loader is the function every cache memoizes: int keys to int values.
 type Loader func(context.Context, int) (int, error)
 
