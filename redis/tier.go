@@ -166,10 +166,7 @@ func (t *Tier[V]) Fetch(ctx context.Context, key string, load func(context.Conte
 		case taken:
 			t.misses.Add(1)
 			v, err := load(ctx)
-			if err == nil {
-				t.put(ctx, vk, v)
-			}
-			t.release(lk, token)
+			t.finish(ctx, vk, v, err == nil, lk, token)
 			return v, err
 		}
 		// Another process holds the lease: wait for its value.
@@ -260,28 +257,33 @@ func (t *Tier[V]) await(ctx context.Context, key, lease string) (v V, found bool
 	}
 }
 
-// put writes v under key with the tier's TTL. A failure is counted, and the
+// finish writes v under key with the tier's TTL, if the load succeeded, and
+// releases the lease, in one round trip. It runs even if every caller has
+// given up (a completed value is worth keeping). A failure is counted and the
 // value is still returned: Redis is a cache of fn, not its source.
-func (t *Tier[V]) put(ctx context.Context, key string, v V) {
-	data, err := t.codec.Marshal(v)
-	if err != nil {
-		t.errs.Add(1)
-		return
+func (t *Tier[V]) finish(ctx context.Context, key string, v V, ok bool, lease, token string) {
+	var data []byte
+	if ok {
+		var err error
+		if data, err = t.codec.Marshal(v); err != nil {
+			t.errs.Add(1)
+			ok = false
+		}
 	}
-	_, _ = t.call(ctx, func(c context.Context) error {
-		return t.client.Set(c, key, data, t.o.ttl).Err()
+	_, _ = t.call(context.WithoutCancel(ctx), func(c context.Context) error {
+		p := t.client.Pipeline()
+		if ok {
+			p.Set(c, key, data, t.o.ttl)
+		}
+		p.Eval(c, releaseLease, []string{lease}, token)
+		_, err := p.Exec(c)
+		return err
 	})
 }
 
-// releaseScript deletes a lease only if it still holds the caller's token,
-// so that a process whose lease expired never deletes another's.
-var releaseScript = redis.NewScript(`if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`)
-
-func (t *Tier[V]) release(lease, token string) {
-	_, _ = t.call(context.Background(), func(c context.Context) error {
-		return releaseScript.Run(c, t.client, []string{lease}, token).Err()
-	})
-}
+// releaseLease deletes a lease only if it still holds the caller's token, so
+// that a process whose lease expired never deletes another's.
+const releaseLease = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`
 
 // Forget deletes key's value from Redis.
 func (t *Tier[V]) Forget(key string) {
