@@ -6,7 +6,7 @@
 //
 // From the benchmarks folder:
 //
-//	go run ./cmd/report              # everything: about 40 minutes on 2 cores
+//	go run ./cmd/report              # everything: about 15 minutes on 2 cores
 //	go run ./cmd/report -count 1     # one sample per benchmark: a quick look
 //	go run ./cmd/report -rerender    # tables and plots from the saved results
 package main
