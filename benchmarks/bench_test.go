@@ -2,7 +2,6 @@ package benchmarks
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
-
-	"github.com/go-memo/memo"
 )
 
 // The benchmarks: see README.md for the results and cmd/report for the
@@ -230,36 +227,6 @@ func heapOf(fill func() any, count func(any)) float64 {
 	return float64(int64(after.HeapAlloc) - int64(before.HeapAlloc))
 }
 
-// Workload 6: key encoding. CanonicalKey against what users write by hand to
-// turn a struct key into a string.
-type searchKey struct {
-	Tenant string
-	Region string
-	Page   int
-	Limit  int
-	Tags   []string
-}
-
-var searchBench = searchKey{Tenant: "acme", Region: "eu-west-1", Page: 3, Limit: 50, Tags: []string{"new", "sale"}}
-
-func BenchmarkKeyEncode(b *testing.B) {
-	b.Run("impl=CanonicalKey", func(b *testing.B) {
-		b.ReportAllocs()
-		buf := make([]byte, 0, 128)
-		for b.Loop() {
-			buf = memo.CanonicalKey(buf[:0], searchBench)
-		}
-	})
-	b.Run("impl=fmt-Sprintf", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_ = fmt.Sprintf("%#v", searchBench)
-		}
-	})
-	b.Run("impl=json-Marshal", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			_, _ = json.Marshal(searchBench)
-		}
-	})
-}
+// Workload 6, key encoding, is the core module's BenchmarkKeyEncode
+// (CanonicalKey against fmt.Sprintf("%#v") and encoding/json on one struct):
+// cmd/report runs it from here, as `go test github.com/go-memo/memo`.

@@ -103,7 +103,7 @@ func runs(count int) [][]string {
 		append(slices.Clone(base), "-bench", "^BenchmarkMixed$/././mode=parallel", "-cpu", "2"),
 		append(slices.Clone(base), "-bench", "^BenchmarkHerd$", "-cpu", "2"),
 		append(slices.Clone(base), "-bench", "^BenchmarkMemory$", "-cpu", "1", "-benchtime", "1x"),
-		append(slices.Clone(base), "-bench", "^BenchmarkKeyEncode$", "-cpu", "1"),
+		append(slices.Clone(base), "-bench", "^BenchmarkKeyEncode$", "-cpu", "1", "github.com/go-memo/memo"), // the core's own
 	}
 }
 
@@ -263,7 +263,7 @@ func keyTable(r results) string {
 	var sb strings.Builder
 	sb.WriteString("| encoder | time | × CanonicalKey | allocs/op |\n|---|---:|---:|---:|\n")
 	base := r.median(name("KeyEncode/impl=CanonicalKey", 1), "ns/op")
-	for _, impl := range []string{"CanonicalKey", "fmt-Sprintf", "json-Marshal"} {
+	for _, impl := range []string{"CanonicalKey", "append-KeyFunc", "fmt-Sprintf", "json-Marshal"} {
 		n := name("KeyEncode/impl="+impl, 1)
 		v := r.median(n, "ns/op")
 		fmt.Fprintf(&sb, "| %s | %s | %s | %s |\n", impl, ns(v), ratio(v, base), num(r.median(n, "allocs/op")))
