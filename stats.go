@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -17,16 +18,18 @@ import (
 // shares one, so Misses = Loads + Shared (unless Clear reset the counters
 // while a call was in flight).
 type Stats struct {
-	Hits        uint64 // Gets answered from the cache
-	Misses      uint64 // Gets not answered from the cache (= Loads started by Gets + Shared)
-	Loads       uint64 // calls of fn
-	LoadErrors  uint64 // calls of fn that returned an error, panicked or called runtime.Goexit
-	Shared      uint64 // Gets that waited on a call of fn started by another Get
-	Evictions   uint64 // entries dropped to stay within the capacity
-	Expirations uint64 // entries dropped because their TTL passed
-	Collected   uint64 // weak entries dropped because the GC reclaimed the value
-	Len         int    // entries now
-	Capacity    int    // 0 when unbounded
+	Hits        uint64        // Gets answered from the cache
+	Misses      uint64        // Gets not answered from the cache (= Loads started by Gets + Shared)
+	Loads       uint64        // calls of fn
+	LoadErrors  uint64        // calls of fn that returned an error, panicked or called runtime.Goexit
+	Shared      uint64        // Gets that waited on a call of fn started by another Get
+	Evictions   uint64        // entries dropped to stay within the capacity
+	Expirations uint64        // entries dropped because their TTL passed
+	Collected   uint64        // weak entries dropped because the GC reclaimed the value
+	Refreshes   uint64        // background reloads started by WithRefresh (also counted in Loads)
+	LoadTime    time.Duration // total time spent in fn, over every load (refreshes included)
+	Len         int           // entries now
+	Capacity    int           // 0 when unbounded
 
 	Tier TierStats // the WithTier tier's own counters; zero without a tier
 }
