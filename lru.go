@@ -177,4 +177,3 @@ func (s *lruStore[S, V]) clear(now int64) {
 }
 
 func (s *lruStore[S, V]) len() int { return s.idx.len() }
-

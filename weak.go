@@ -88,8 +88,8 @@ type weakStore[S comparable, T any] struct {
 
 	capacity int
 	uses     *readBuffer[S, wref[T]] // nil without a capacity
-	window   list[S, wref[T]]    // the pinned entries, most recently used first
-	pins     []*T                // pins[e.node]: the value pinned by e
+	window   list[S, wref[T]]        // the pinned entries, most recently used first
+	pins     []*T                    // pins[e.node]: the value pinned by e
 	pinned   int
 }
 
