@@ -176,6 +176,7 @@ func (b *readBuffer[S, V]) reset() {
 		st.discard = st.tail.Load()
 		st.drain(b.apply)
 	}
+	b.shared.Store(false) // nothing is left to apply before the next record
 }
 
 // drain applies the stripe's written records and reports whether it had any.
