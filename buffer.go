@@ -39,7 +39,10 @@ import (
 //     mutex applies the spill ring before its own use. One ring keeps one
 //     goroutine's records in the order it made them, whatever stack it runs
 //     on. With a single goroutine, or goroutines that hand the memo to each
-//     other, this is the exact textbook order.
+//     other, this is the exact textbook order. (The one way out: the
+//     mutex held by the memo's own work for spillShare hits in a row, as by
+//     a loader goroutine that the OS preempts between waking its caller
+//     and unlocking.)
 //   - Shared. Once the spill ring holds spillShare records, hits are
 //     competing, and the buffer switches to striped records, in the spirit
 //     of BP-Wrapper and Caffeine's read buffers: a hit appends its entry to
@@ -94,7 +97,7 @@ type bufStripe[S comparable, V any] struct {
 const (
 	cacheLine   = 128 // a cache line, or the pair of lines x86 CPUs fetch together
 	stripeSlots = 64  // records per stripe; the hit that fills half tries to drain
-	spillShare  = 8   // records in the spill ring that show hits competing
+	spillShare  = 16  // records in the spill ring that show hits competing
 )
 
 // newReadBuffer returns an empty buffer in the first (alone) mode; apply is
