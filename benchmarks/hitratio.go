@@ -49,3 +49,17 @@ func ReferenceLRU(capacity int, trace []int) float64 {
 	}
 	return float64(hits) / float64(len(trace))
 }
+
+// TracePeers are the bounded caches replayed on the recorded traces, memo's
+// two policies first.
+var TracePeers = []string{"memo-tinylfu", "memo", "otter", "theine", "ristretto", "golang-lru-arc"}
+
+// FileHitRatios replays tr through peer p at each of tr's sizes and returns
+// the hit ratios, in the order of tr.Sizes.
+func FileHitRatios(p Peer, tr FileTrace) []float64 {
+	out := make([]float64, len(tr.Sizes))
+	for i, n := range tr.Sizes {
+		out[i] = HitRatio(p, n, tr.Keys)
+	}
+	return out
+}
