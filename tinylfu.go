@@ -62,7 +62,7 @@ import (
 // wtinylfu is the eviction policy: which entries stay, in which region. It
 // does not own the entries' index; it reports every entry it drops to evict.
 type wtinylfu[S comparable, V any] struct {
-	window, probation, protected list[S, V]
+	window, probation, protected    list[S, V]
 	nWindow, nProbation, nProtected int
 
 	capacity     int
