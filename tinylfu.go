@@ -78,7 +78,6 @@ type wtinylfu[S comparable, V any] struct {
 }
 
 const (
-	initialWindow    = 0.01 // share of the capacity, before the climber moves it
 	protectedShare   = 0.8  // of the main region
 	admitJitterFloor = 6    // a tied candidate this frequent wins one time in 128
 )
@@ -273,6 +272,9 @@ func (p *wtinylfu[S, V]) count(hit bool) {
 		return
 	}
 	if d := p.climber.record(hit); d != 0 {
+		if climbHook != nil {
+			climbHook(p.climber.prev, p.maxWindow+d)
+		}
 		p.setWindow(p.maxWindow + d)
 		p.demote()
 	}
@@ -288,14 +290,20 @@ type climber struct {
 	initialStep    float64
 }
 
-const (
+var climbHook func(float64, int)
+
+var (
 	climbStepShare = 0.0625 // the first step: 6.25% of the capacity
 	climbDecay     = 0.98   // each sample's step is this much of the last one
 	climbRestart   = 0.05   // a change of hit ratio this large restarts the steps
+	climbSample    = 10.0   // requests per sample, per entry of capacity
+	climbMinSample = 640
+	climbMaxSample = 1 << 40
+	initialWindow    = 0.01 // share of the capacity, before the climber moves it
 )
 
 func (c *climber) init(capacity int) {
-	*c = climber{sample: 10 * max(capacity, 64), prev: -1}
+	*c = climber{sample: min(max(int(climbSample*float64(capacity)), climbMinSample), climbMaxSample), prev: -1}
 	c.initialStep = max(1, climbStepShare*float64(capacity))
 	c.step = c.initialStep
 }
