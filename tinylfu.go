@@ -78,8 +78,8 @@ type wtinylfu[S comparable, V any] struct {
 }
 
 const (
-	protectedShare   = 0.8  // of the main region
-	admitJitterFloor = 6    // a tied candidate this frequent wins one time in 128
+	protectedShare   = 0.8 // of the main region
+	admitJitterFloor = 6   // a tied candidate this frequent wins one time in 128
 )
 
 func (p *wtinylfu[S, V]) init(capacity int, hash func(S) uint64, evict func(*entry[S, V])) {
@@ -299,7 +299,7 @@ var (
 	climbSample    = 10.0   // requests per sample, per entry of capacity
 	climbMinSample = 640
 	climbMaxSample = 1 << 40
-	initialWindow    = 0.01 // share of the capacity, before the climber moves it
+	initialWindow  = 0.01 // share of the capacity, before the climber moves it
 )
 
 func (c *climber) init(capacity int) {
