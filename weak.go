@@ -87,9 +87,9 @@ type weakStore[S comparable, T any] struct {
 	ttl int64
 
 	capacity int
-	uses     *useLog[S, wref[T]] // nil without a capacity
-	window   list[S, wref[T]]    // the pinned entries, most recently used first
-	pins     []*T                // pins[e.node]: the value pinned by e
+	uses     *readBuffer[S, wref[T]] // nil without a capacity
+	window   list[S, wref[T]]        // the pinned entries, most recently used first
+	pins     []*T                    // pins[e.node]: the value pinned by e
 	pinned   int
 }
 
@@ -98,7 +98,7 @@ func newWeakStore[S comparable, T any](cfg config, obs *observer[S, *T], mu *syn
 	s.idx.init()
 	s.window.init()
 	if s.capacity > 0 {
-		s.uses = newUseLog(mu, s.use)
+		s.uses = newReadBuffer(mu, s.use)
 	}
 	return s
 }
@@ -147,9 +147,11 @@ func (s *weakStore[S, T]) peek(k S, now int64) (*T, bool) {
 }
 
 // use applies a use of e: it pins e's value at the front of the window, if e
-// is still stored and its value still alive.
+// is still stored and its value still alive. e may be an entry that left
+// since its use was recorded, even one from before a Clear: the window's
+// own check (holds) and the index decide, never e's node index alone.
 func (s *weakStore[S, T]) use(e *entry[S, wref[T]]) {
-	if e.node != 0 { // pinned, hence still stored and alive
+	if s.window.holds(e) { // pinned, hence still stored and alive
 		s.window.moveToFront(e)
 		return
 	}
@@ -164,7 +166,7 @@ func (s *weakStore[S, T]) use(e *entry[S, wref[T]]) {
 // pin puts e, whose value is v, at the front of the window, and unpins the
 // least recently used entry if the window is over capacity.
 func (s *weakStore[S, T]) pin(e *entry[S, wref[T]], v *T) {
-	if e.node != 0 {
+	if s.window.holds(e) {
 		s.window.moveToFront(e)
 		return
 	}
@@ -183,7 +185,7 @@ func (s *weakStore[S, T]) pin(e *entry[S, wref[T]], v *T) {
 
 // unpin takes e out of the window, if it is there.
 func (s *weakStore[S, T]) unpin(e *entry[S, wref[T]]) {
-	if e.node != 0 {
+	if s.window.holds(e) {
 		s.pins[e.node] = nil
 		e.val.pinned.Store(false)
 		s.window.remove(e)
@@ -255,7 +257,13 @@ func (s *weakStore[S, T]) sweep(int64) {}
 
 func (s *weakStore[S, T]) clear(now int64) {
 	if s.uses != nil {
-		s.uses.drain()
+		s.uses.reset()
+		// Unpinning each entry, rather than dropping the window wholesale,
+		// leaves no entry with a node index into the new window: a hit that
+		// still finds an old entry must not move a node it does not own.
+		for e := s.window.front(); e != nil; e = s.window.front() {
+			s.unpin(e)
+		}
 	}
 	s.idx.each(func(e *entry[S, wref[T]]) {
 		e.val.cleanup.Stop()
