@@ -21,6 +21,7 @@ type Memo[K, V any] struct {
 // keys encoded by a KeyFunc.
 type engine[K, V any] interface {
 	get(ctx context.Context, k K) (V, error)
+	getMany(ctx context.Context, keys []K) ([]V, error) // see getmany.go
 	peek(k K) (V, bool)
 	set(k K, v V)
 	forget(k K)
