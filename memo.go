@@ -48,6 +48,7 @@ func Memoize[K comparable, V any](fn func(context.Context, K) (V, error), opts .
 		panic("memo: Memoize called with a nil fn")
 	}
 	cfg := newConfig(opts)
+	rejectBatch(cfg, "Memoize")
 	d := &direct[K, V]{}
 	fn, d.tl = linkTier(cfg, fn, canonicalString[K])
 	d.init(fn, cfg, onEvictFor[K, V](cfg))

@@ -17,6 +17,8 @@ type config struct {
 	ttl      time.Duration
 	onEvict  any // a func(K, V, EvictReason), checked against the memo's types at construction
 	tier     any // a Tier[V], checked likewise
+
+	batch *batchConfig // WithBatch, for MemoizeBatch only (batch.go)
 }
 
 func newConfig(opts []Option) config {
