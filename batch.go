@@ -185,12 +185,11 @@ type batcher[K comparable, V any] struct {
 // the result are guarded by the batcher's mutex; the result is written by
 // the goroutine that calls fn before done is closed.
 type batch[K comparable, V any] struct {
-	keys    []K
-	pos     map[K]int // index of each key in keys
-	want    []int     // per key: loads still waiting for it
-	live    int       // loads still waiting, over every key
-	readers int       // loads that will read the result (those that left after the batch was sent too)
-	sent    bool      // fn has been called, or never will be
+	keys    []K    // one per load: a key loaded again after Forget may be here twice
+	want    []bool // per load: still waiting
+	live    int    // loads still waiting
+	readers int    // loads that will read the result (those that left after the batch was sent too)
+	sent    bool   // fn has been called, or never will be
 	timer   *time.Timer
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -237,14 +236,9 @@ func (b *batcher[K, V]) enqueue(ctx context.Context, k K) (*batch[K, V], int) {
 	if bt == nil {
 		bt = b.start(ctx)
 	}
-	i, ok := bt.pos[k]
-	if !ok {
-		i = len(bt.keys)
-		bt.keys = append(bt.keys, k)
-		bt.want = append(bt.want, 0)
-		bt.pos[k] = i
-	}
-	bt.want[i]++
+	i := len(bt.keys)
+	bt.keys = append(bt.keys, k)
+	bt.want = append(bt.want, true)
 	bt.live++
 	bt.readers++
 	if len(bt.keys) == b.maxKeys {
@@ -260,7 +254,7 @@ func (b *batcher[K, V]) enqueue(ctx context.Context, k K) (*batch[K, V], int) {
 // start opens a batch whose fn context has ctx's values. The caller holds
 // b.mu.
 func (b *batcher[K, V]) start(ctx context.Context) *batch[K, V] {
-	bt := &batch[K, V]{pos: make(map[K]int), done: make(chan struct{})}
+	bt := &batch[K, V]{done: make(chan struct{})}
 	bt.ctx, bt.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if b.maxKeys > 1 {
 		bt.timer = time.AfterFunc(b.wait, func() { b.send(bt) })
@@ -276,7 +270,7 @@ func (b *batcher[K, V]) leave(bt *batch[K, V], i int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	sent := bt.sent
-	bt.want[i]--
+	bt.want[i] = false
 	bt.live--
 	if !sent {
 		bt.readers--
@@ -297,8 +291,9 @@ func (b *batcher[K, V]) leave(bt *batch[K, V], i int) bool {
 	return sent
 }
 
-// take marks bt sent and returns the keys still wanted, or false if bt was
-// sent (or dropped) already.
+// take marks bt sent and returns the distinct keys still wanted, or false if
+// bt was sent (or dropped) already. Duplicates are removed here, once per
+// batch on the goroutine that calls fn, rather than by every load.
 func (b *batcher[K, V]) take(bt *batch[K, V]) ([]K, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -309,9 +304,11 @@ func (b *batcher[K, V]) take(bt *batch[K, V]) ([]K, bool) {
 	if b.open == bt {
 		b.open = nil
 	}
-	keys := bt.keys[:0:0]
+	keys := make([]K, 0, bt.live)
+	seen := make(map[K]struct{}, bt.live)
 	for i, k := range bt.keys {
-		if bt.want[i] > 0 {
+		if _, dup := seen[k]; bt.want[i] && !dup {
+			seen[k] = struct{}{}
 			keys = append(keys, k)
 		}
 	}
