@@ -120,6 +120,9 @@ func loadMany[K any, S comparable, W, V any](ctx context.Context, c *core[K, S, 
 		out[todo[0].pos] = val(w)
 		return err
 	}
+	if ctx == nil { // miss checks it too, but errgroup would fail first, less clearly
+		panic("memo: GetMany called with a nil context.Context (use context.Background())")
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(limit)
 	var p panicked

@@ -170,11 +170,14 @@ func TestGetManyReturnsAsSoonAsItsContextIsDone(t *testing.T) {
 			errs <- err
 		}()
 		synctest.Wait()
+		started := g.calls.Load()
+		assert.Equal(t, int32(min(3, runtime.GOMAXPROCS(0))), started)
 		cancel()
 		assert.ErrorIs(t, <-errs, context.Canceled)
 		close(g.release)
 		synctest.Wait() // no goroutine left blocked
-		assert.Equal(t, 3, m.Len(), "a call that completes is stored even if nobody waits")
+		assert.Equal(t, started, g.calls.Load(), "no load starts once GetMany has given up")
+		assert.Equal(t, int(started), m.Len(), "a call that completes is stored even if nobody waits")
 	})
 }
 
@@ -239,4 +242,12 @@ func TestGetManyStoresWhatItLoads(t *testing.T) {
 	assert.Equal(t, 4, c.total())
 	st := m.Stats()
 	assert.Equal(t, uint64(8), st.Hits, st.String())
+}
+
+func TestGetManyWithANilContextPanicsClearly(t *testing.T) {
+	m := memo.Memoize(square)
+	assert.PanicsWithValue(t, "memo: GetMany called with a nil context.Context (use context.Background())", func() {
+		_, _ = m.GetMany(nil, []int{1, 2}) //nolint:staticcheck // the point of the test
+	})
+	assert.Equal(t, 0, m.Len())
 }
