@@ -23,9 +23,9 @@ package memo
 //
 // A batch opens with its first key and is sent (fn is called with its keys)
 // when it holds maxKeys keys or wait has passed since it opened, whichever is
-// first. A key already in the open batch is not added twice (after a Forget,
-// the core may load a key again while the first load still waits to be
-// sent); both loads get the batch's answer, which is fetched after the Forget.
+// first. fn gets each key once: after a Forget the core may load a key again
+// while its first load still waits in the open batch, and both loads get the
+// batch's answer, which is fetched after the Forget.
 // A batch's context is canceled once every load in it has given up, that is
 // once every caller of every key has; keys whose loads all gave up before the
 // batch was sent are left out of it, and a batch left with no key is not sent.
