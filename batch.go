@@ -35,8 +35,13 @@ package memo
 //
 // The price: each miss parks one goroutine (the core's call of load) on its
 // batch, a miss that opens a batch waits up to the window before fn is
-// called, and misses (never hits) take one mutex shared by the memo's
-// batcher.
+// called, and misses (never hits) take one more mutex, the batcher's, after
+// the core's. Measured (benchmarks/batch_test.go, 1 000 goroutines missing on
+// 956 distinct cold keys at once, 1 ms per call of fn, 2 shared cores): 10.9
+// calls of fn where Memoize makes 956, as vikstrous/dataloadgen does (10.1),
+// but 27 ms of wall time against its 6 ms with 10 connections: the misses
+// queue on the core's mutex (twice per key) and the batcher's, where the
+// DataLoader, which keeps no per-key flights, takes one lock per key.
 
 import (
 	"context"
