@@ -3,6 +3,7 @@ package memo_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -434,4 +435,20 @@ func TestWithBatchPanicsOnBadInputAndOnOtherMemos(t *testing.T) {
 		})
 	assert.PanicsWithValue(t, "memo: MemoizeBatch called with a nil fn", func() { memo.MemoizeBatch[int, int](nil) })
 	assert.NotPanics(t, func() { memo.MemoizeBatch(batchFn, memo.WithBatch(1, 0)) })
+}
+
+func TestBatchGoexitInFnGivesEveryKeyErrGoexit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := memo.MemoizeBatch(func(context.Context, []int) (map[int]int, error) {
+			runtime.Goexit()
+			panic("unreachable")
+		})
+		res := getAll(context.Background(), m, 1, 2)
+		for range 2 {
+			assert.ErrorIs(t, (<-res).err, memo.ErrGoexit)
+		}
+		synctest.Wait() // nobody left blocked
+		assert.Equal(t, 0, m.Len())
+		assert.Equal(t, uint64(1), m.Stats().LoadErrors)
+	})
 }
