@@ -30,6 +30,7 @@ func MemoizeKeyed[K, V any](fn func(context.Context, K) (V, error), key KeyFunc[
 		panic("memo: MemoizeKeyed called with a nil KeyFunc")
 	}
 	cfg := newConfig(opts)
+	rejectBatch(cfg, "MemoizeKeyed")
 	fn, tl := linkTier(cfg, fn, func(k K) string { return string(key(nil, k)) })
 	var onEvict func(string, keyed1[K, V], EvictReason)
 	if cb := onEvictFor[K, V](cfg); cb != nil {

@@ -21,6 +21,7 @@ type Memo[K, V any] struct {
 // keys encoded by a KeyFunc.
 type engine[K, V any] interface {
 	get(ctx context.Context, k K) (V, error)
+	getMany(ctx context.Context, keys []K) ([]V, error) // see getmany.go
 	peek(k K) (V, bool)
 	set(k K, v V)
 	forget(k K)
@@ -47,6 +48,7 @@ func Memoize[K comparable, V any](fn func(context.Context, K) (V, error), opts .
 		panic("memo: Memoize called with a nil fn")
 	}
 	cfg := newConfig(opts)
+	rejectBatch(cfg, "Memoize")
 	d := &direct[K, V]{}
 	fn, d.tl = linkTier(cfg, fn, canonicalString[K])
 	d.init(fn, cfg, onEvictFor[K, V](cfg))

@@ -19,6 +19,8 @@ type config struct {
 	tier      any // a Tier[V], checked likewise
 	policy    Policy
 	policySet bool // WithPolicy was given
+
+	batch *batchConfig // WithBatch, for MemoizeBatch only (batch.go)
 }
 
 func newConfig(opts []Option) config {

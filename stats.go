@@ -16,7 +16,9 @@ import (
 //
 // Only Get calls fn, and every Get that misses either starts a call or
 // shares one, so Misses = Loads + Shared (unless Clear reset the counters
-// while a call was in flight).
+// while a call was in flight). GetMany counts each of its keys as one Get. On
+// a MemoizeBatch memo, Loads counts calls of the batch fn, each for many keys,
+// so there Misses - Shared is the number of keys loaded.
 type Stats struct {
 	Hits        uint64        // Gets answered from the cache
 	Misses      uint64        // Gets not answered from the cache (= Loads started by Gets + Shared)

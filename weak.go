@@ -52,6 +52,7 @@ func MemoizeWeak[K comparable, T any](fn func(context.Context, K) (*T, error), o
 			reflect.TypeFor[T]()))
 	}
 	cfg := newConfig(opts)
+	rejectBatch(cfg, "MemoizeWeak")
 	d := &direct[K, *T]{}
 	fn, d.tl = linkTier(cfg, fn, canonicalString[K])
 	d.init(fn, cfg, onEvictFor[K, *T](cfg))
