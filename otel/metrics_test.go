@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -309,4 +310,31 @@ func (s *stubTier) Stats() memo.TierStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.counts
+}
+
+type blob struct {
+	key int
+	_   [64]byte // big enough to be allocated, and reclaimed, on its own
+}
+
+func TestCollectedCountsReclaimedWeakEntries(t *testing.T) {
+	weak := memo.MemoizeWeak(func(ctx context.Context, k int) (*blob, error) { return &blob{key: k}, nil })
+	for k := range 10 {
+		_, _ = weak.Get(context.Background(), k) // nobody keeps the values
+	}
+	for range 200 {
+		if weak.Stats().Collected == 10 {
+			break
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond) // real time: let the runtime's cleanup goroutine run
+	}
+	s := weak.Stats()
+	require.Equal(t, uint64(10), s.Collected, s.String())
+
+	metrics, reader := newMetrics(t)
+	require.NoError(t, metrics.Add("weak", weak))
+	got := collected(t, reader)["memo.name=weak"]
+	assert.Equal(t, expected(s, false), got)
+	assert.Equal(t, 10.0, got["memo.collected"])
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -287,4 +288,30 @@ func TestNewCollectorPanicsOnBadInput(t *testing.T) {
 	assert.PanicsWithValue(t, "memoprom: NewCollector with an empty name", func() { memoprom.NewCollector("", m) })
 	assert.PanicsWithValue(t, `memoprom: NewCollector name "\xff" is not valid UTF-8`, func() { memoprom.NewCollector("\xff", m) })
 	assert.PanicsWithValue(t, `memoprom: NewCollector("users") with a nil memo`, func() { memoprom.NewCollector("users", nil) })
+}
+
+type blob struct {
+	key int
+	_   [64]byte // big enough to be allocated, and reclaimed, on its own
+}
+
+func TestCollectedSeriesCountsReclaimedWeakEntries(t *testing.T) {
+	weak := memo.MemoizeWeak(func(ctx context.Context, k int) (*blob, error) { return &blob{key: k}, nil })
+	for k := range 10 {
+		_, _ = weak.Get(context.Background(), k) // nobody keeps the values
+	}
+	for range 200 {
+		if weak.Stats().Collected == 10 {
+			break
+		}
+		runtime.GC()
+		time.Sleep(time.Millisecond) // real time: let the runtime's cleanup goroutine run
+	}
+	s := weak.Stats()
+	require.Equal(t, uint64(10), s.Collected, s.String())
+
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(memoprom.NewCollector("weak", weak))
+	assert.Equal(t, expected(s, false), gathered(t, reg)["weak"])
+	assert.Equal(t, 10.0, gathered(t, reg)["weak"]["memo_collected_total"])
 }
