@@ -68,7 +68,8 @@ const NameKey = attribute.Key("memo.name")
 // not been used yet from no tier).
 //
 // Memo.Clear resets the memo's counters, which a cumulative reader sees as a
-// counter reset. Every method is safe for concurrent use.
+// counter reset. Every method is safe for concurrent use. Build a Metrics
+// with New; the zero value is not usable.
 type Metrics struct {
 	ints   []intInstrument
 	floats []floatInstrument

@@ -55,9 +55,11 @@ type Source interface {
 // Its series: counters memo_hits_total, memo_misses_total, memo_loads_total,
 // memo_load_errors_total, memo_shared_total, memo_evictions_total,
 // memo_expirations_total, memo_collected_total, memo_refreshes_total and
-// memo_load_duration_seconds_total (rate of it over rate of memo_loads_total
+// memo_load_time_seconds_total (rate of it over rate of memo_loads_total
 // is the mean load latency); gauges memo_entries and memo_capacity (0 when
-// unbounded). A memo with a tier (memo.WithTier) also has memo_tier_hits_total,
+// unbounded). They are the names OpenTelemetry's Prometheus exporter gives the
+// instruments of github.com/go-memo/memo/otel, so a dashboard reads either.
+// A memo with a tier (memo.WithTier) also has memo_tier_hits_total,
 // memo_tier_misses_total, memo_tier_errors_total and
 // memo_tier_lease_waits_total, from the first scrape at which any of the
 // tier's counters is non-zero on (a memo's Stats cannot tell a tier that has
@@ -65,7 +67,8 @@ type Source interface {
 //
 // Memo.Clear resets the memo's counters; Prometheus' rate() and increase()
 // treat that as any counter reset. Add labels for every series (a service, a
-// shard) with prometheus.WrapRegistererWith.
+// shard) with prometheus.WrapRegistererWith. Build a Collector with
+// NewCollector; the zero value is not usable.
 type Collector struct {
 	src       Source
 	descs     []*prometheus.Desc // one per row of memoSeries
@@ -141,7 +144,7 @@ var memoSeries = []series{
 	{"memo_expirations_total", "Entries dropped because their TTL passed.", counter, func(s memo.Stats) float64 { return float64(s.Expirations) }},
 	{"memo_collected_total", "Weak entries dropped because the garbage collector reclaimed the value.", counter, func(s memo.Stats) float64 { return float64(s.Collected) }},
 	{"memo_refreshes_total", "Background reloads started by WithRefresh (also counted in memo_loads_total).", counter, func(s memo.Stats) float64 { return float64(s.Refreshes) }},
-	{"memo_load_duration_seconds_total", "Time spent in the memo's function, over every load; its rate over the rate of memo_loads_total is the mean load latency.", counter, func(s memo.Stats) float64 { return s.LoadTime.Seconds() }},
+	{"memo_load_time_seconds_total", "Time spent in the memo's function, over every load; its rate over the rate of memo_loads_total is the mean load latency.", counter, func(s memo.Stats) float64 { return s.LoadTime.Seconds() }},
 	{"memo_entries", "Entries the memo holds now.", gauge, func(s memo.Stats) float64 { return float64(s.Len) }},
 	{"memo_capacity", "Most entries the memo holds (WithCapacity); 0 when unbounded.", gauge, func(s memo.Stats) float64 { return float64(s.Capacity) }},
 }

@@ -32,18 +32,18 @@ var (
 // wrong field fails here.
 func expected(s memo.Stats, withTier bool) map[string]float64 {
 	m := map[string]float64{
-		"memo_hits_total":                  float64(s.Hits),
-		"memo_misses_total":                float64(s.Misses),
-		"memo_loads_total":                 float64(s.Loads),
-		"memo_load_errors_total":           float64(s.LoadErrors),
-		"memo_shared_total":                float64(s.Shared),
-		"memo_evictions_total":             float64(s.Evictions),
-		"memo_expirations_total":           float64(s.Expirations),
-		"memo_collected_total":             float64(s.Collected),
-		"memo_refreshes_total":             float64(s.Refreshes),
-		"memo_load_duration_seconds_total": s.LoadTime.Seconds(),
-		"memo_entries":                     float64(s.Len),
-		"memo_capacity":                    float64(s.Capacity),
+		"memo_hits_total":              float64(s.Hits),
+		"memo_misses_total":            float64(s.Misses),
+		"memo_loads_total":             float64(s.Loads),
+		"memo_load_errors_total":       float64(s.LoadErrors),
+		"memo_shared_total":            float64(s.Shared),
+		"memo_evictions_total":         float64(s.Evictions),
+		"memo_expirations_total":       float64(s.Expirations),
+		"memo_collected_total":         float64(s.Collected),
+		"memo_refreshes_total":         float64(s.Refreshes),
+		"memo_load_time_seconds_total": s.LoadTime.Seconds(),
+		"memo_entries":                 float64(s.Len),
+		"memo_capacity":                float64(s.Capacity),
 	}
 	if withTier {
 		m["memo_tier_hits_total"] = float64(s.Tier.Hits)

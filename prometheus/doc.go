@@ -14,10 +14,9 @@
 // A Collector reads the memo's Stats only when a registry gathers, so
 // registering one adds nothing to the memo's hit path. Useful queries:
 //
-//	sum by (memo) (rate(memo_hits_total[5m]))
-//	  / (sum by (memo) (rate(memo_hits_total[5m])) + sum by (memo) (rate(memo_misses_total[5m])))  # hit ratio
-//	rate(memo_load_duration_seconds_total[5m]) / rate(memo_loads_total[5m])                         # mean load latency
-//	memo_entries / (memo_capacity > 0)                                                                # how full a bounded memo is
+//	rate(memo_hits_total[5m]) / (rate(memo_hits_total[5m]) + rate(memo_misses_total[5m]))  # hit ratio
+//	rate(memo_load_time_seconds_total[5m]) / rate(memo_loads_total[5m])                   # mean load latency
+//	memo_entries / (memo_capacity > 0)                                                     # how full a bounded memo is
 //
 // The package is named memoprom rather than prometheus so that it can be
 // imported beside client_golang's prometheus package without renaming
