@@ -338,3 +338,39 @@ func TestCollectedCountsReclaimedWeakEntries(t *testing.T) {
 	assert.Equal(t, expected(s, false), got)
 	assert.Equal(t, 10.0, got["memo.collected"])
 }
+
+func TestCollectionsDuringGetsAndAddsSeeCountersThatNeverGoBack(t *testing.T) {
+	m := memo.Memoize(func(ctx context.Context, k int) (int, error) { return k, nil }, memo.WithCapacity(64))
+	metrics, reader := newMetrics(t)
+	require.NoError(t, metrics.Add("busy", m))
+
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				_, _ = m.Get(context.Background(), (g*7+i)%100)
+			}
+		})
+	}
+	wg.Go(func() { // Add and Remove while collections run
+		for i := range 50 {
+			name := fmt.Sprint("other-", i)
+			assert.NoError(t, metrics.Add(name, m))
+			assert.True(t, metrics.Remove(name))
+		}
+	})
+	var last map[string]float64
+	for range 20 {
+		got := collected(t, reader)["memo.name=busy"]
+		for name, v := range last {
+			if name != "memo.entries" {
+				require.GreaterOrEqual(t, got[name], v, name)
+			}
+		}
+		last = got
+	}
+	wg.Wait()
+	s := m.Stats()
+	require.Equal(t, uint64(8000), s.Hits+s.Misses)
+	assert.Equal(t, map[string]map[string]float64{"memo.name=busy": expected(s, false)}, collected(t, reader))
+}

@@ -315,3 +315,32 @@ func TestCollectedSeriesCountsReclaimedWeakEntries(t *testing.T) {
 	assert.Equal(t, expected(s, false), gathered(t, reg)["weak"])
 	assert.Equal(t, 10.0, gathered(t, reg)["weak"]["memo_collected_total"])
 }
+
+func TestScrapesDuringGetsSeeCountersThatNeverGoBack(t *testing.T) {
+	m := memo.Memoize(func(ctx context.Context, k int) (int, error) { return k, nil }, memo.WithCapacity(64))
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(memoprom.NewCollector("busy", m))
+
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 2000 {
+				_, _ = m.Get(context.Background(), (g*7+i)%100)
+			}
+		})
+	}
+	var last map[string]float64
+	for range 20 {
+		got := gathered(t, reg)["busy"]
+		for name, v := range last {
+			if name != "memo_entries" {
+				require.GreaterOrEqual(t, got[name], v, name)
+			}
+		}
+		last = got
+	}
+	wg.Wait()
+	s := m.Stats()
+	require.Equal(t, uint64(8000), s.Hits+s.Misses)
+	assert.Equal(t, expected(s, false), gathered(t, reg)["busy"])
+}
