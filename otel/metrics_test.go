@@ -374,3 +374,23 @@ func TestCollectionsDuringGetsAndAddsSeeCountersThatNeverGoBack(t *testing.T) {
 	require.Equal(t, uint64(8000), s.Hits+s.Misses)
 	assert.Equal(t, map[string]map[string]float64{"memo.name=busy": expected(s, false)}, collected(t, reader))
 }
+
+// fixedSource returns Stats whose every field differs from every other.
+type fixedSource struct{}
+
+func (fixedSource) Stats() memo.Stats {
+	return memo.Stats{Hits: 1, Misses: 2, Loads: 3, LoadErrors: 4, Shared: 5, Evictions: 6,
+		Expirations: 7, Collected: 8, Refreshes: 9, LoadTime: 1500 * time.Millisecond, Len: 11, Capacity: 12,
+		Tier: memo.TierStats{Hits: 13, Misses: 14, Errors: 15, LeaseWaits: 16}}
+}
+
+func TestEachInstrumentShowsItsOwnFieldInBaseUnits(t *testing.T) {
+	metrics, reader := newMetrics(t)
+	require.NoError(t, metrics.Add("fixed", fixedSource{}))
+	assert.Equal(t, map[string]float64{
+		"memo.hits": 1, "memo.misses": 2, "memo.loads": 3, "memo.load.errors": 4, "memo.shared": 5,
+		"memo.evictions": 6, "memo.expirations": 7, "memo.collected": 8, "memo.refreshes": 9,
+		"memo.load.time": 1.5, "memo.entries": 11, "memo.capacity": 12,
+		"memo.tier.hits": 13, "memo.tier.misses": 14, "memo.tier.errors": 15, "memo.tier.lease_waits": 16,
+	}, collected(t, reader)["memo.name=fixed"])
+}

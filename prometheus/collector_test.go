@@ -344,3 +344,25 @@ func TestScrapesDuringGetsSeeCountersThatNeverGoBack(t *testing.T) {
 	require.Equal(t, uint64(8000), s.Hits+s.Misses)
 	assert.Equal(t, expected(s, false), gathered(t, reg)["busy"])
 }
+
+// fixedSource returns Stats whose every field differs from every other.
+type fixedSource struct{}
+
+func (fixedSource) Stats() memo.Stats {
+	return memo.Stats{Hits: 1, Misses: 2, Loads: 3, LoadErrors: 4, Shared: 5, Evictions: 6,
+		Expirations: 7, Collected: 8, Refreshes: 9, LoadTime: 1500 * time.Millisecond, Len: 11, Capacity: 12,
+		Tier: memo.TierStats{Hits: 13, Misses: 14, Errors: 15, LeaseWaits: 16}}
+}
+
+func TestEachSeriesShowsItsOwnFieldInBaseUnits(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(memoprom.NewCollector("fixed", fixedSource{}))
+	assert.Equal(t, map[string]float64{
+		"memo_hits_total": 1, "memo_misses_total": 2, "memo_loads_total": 3, "memo_load_errors_total": 4,
+		"memo_shared_total": 5, "memo_evictions_total": 6, "memo_expirations_total": 7,
+		"memo_collected_total": 8, "memo_refreshes_total": 9, "memo_load_time_seconds_total": 1.5,
+		"memo_entries": 11, "memo_capacity": 12,
+		"memo_tier_hits_total": 13, "memo_tier_misses_total": 14, "memo_tier_errors_total": 15,
+		"memo_tier_lease_waits_total": 16,
+	}, gathered(t, reg)["fixed"])
+}
