@@ -61,15 +61,18 @@ const NameKey = attribute.Key("memo.name")
 // memo.expirations {entry}, memo.collected {entry}, memo.refreshes
 // {refresh} and memo.load.time (s; its rate over memo.loads' is the mean load
 // latency); up-down counters memo.entries {entry} and memo.capacity {entry}
-// (0 when unbounded). A memo with a tier (memo.WithTier) also has
-// memo.tier.hits {hit}, memo.tier.misses {miss}, memo.tier.errors {error} and
-// memo.tier.lease_waits {wait}, from the first collection at which any of the
-// tier's counters is non-zero on (a memo's Stats cannot tell a tier that has
-// not been used yet from no tier).
+// (0 when unbounded), up-down counters rather than gauges because their sum
+// over memos means something (the entries a process holds). A memo with a
+// tier (memo.WithTier) also has memo.tier.hits {hit}, memo.tier.misses
+// {miss}, memo.tier.errors {error} and memo.tier.lease_waits {wait}, from the
+// first collection at which any of the tier's counters is non-zero on (a
+// memo's Stats cannot tell a tier that has not been used yet from no tier).
 //
-// Memo.Clear resets the memo's counters, which a cumulative reader sees as a
-// counter reset. Every method is safe for concurrent use. Build a Metrics
-// with New; the zero value is not usable.
+// Names are unique within one Metrics only: use one Metrics per
+// MeterProvider, as two that observe the same name would report conflicting
+// values for one attribute set. Memo.Clear resets the memo's counters, which
+// a cumulative reader sees as a counter reset. Every method is safe for
+// concurrent use. Build a Metrics with New; the zero value is not usable.
 type Metrics struct {
 	ints   []intInstrument
 	floats []floatInstrument
