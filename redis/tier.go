@@ -68,6 +68,7 @@ type Option func(*options)
 
 type options struct {
 	ttl, timeout, lease, pollMin, pollMax, cooldown time.Duration
+	noInvalidation                                  bool
 }
 
 // WithTTL sets how long values live in Redis. 0, the default, keeps them
@@ -104,6 +105,8 @@ type Tier[V any] struct {
 
 	downUntil                 atomic.Int64 // unix nanoseconds; Redis is skipped until then
 	hits, misses, errs, waits atomic.Uint64
+
+	bus bus // invalidation across processes (invalidate.go)
 }
 
 var _ memo.Tier[int] = (*Tier[int])(nil)
@@ -129,7 +132,9 @@ func New[V any](client redis.UniversalClient, prefix string, codec Codec[V], opt
 		panic(fmt.Sprintf("memoredis: invalid options: ttl=%v timeout=%v lease=%v poll=%v..%v cooldown=%v",
 			o.ttl, o.timeout, o.lease, o.pollMin, o.pollMax, o.cooldown))
 	}
-	return &Tier[V]{client: client, ns: prefix + ":" + fingerprint(reflect.TypeFor[V]()) + ":", codec: codec, o: o}
+	t := &Tier[V]{client: client, ns: prefix + ":" + fingerprint(reflect.TypeFor[V]()) + ":", codec: codec, o: o}
+	t.initBus()
+	return t
 }
 
 // The keys of one memo key: its value and its lease, in two namespaces so
@@ -285,16 +290,20 @@ func (t *Tier[V]) finish(ctx context.Context, key string, v V, ok bool, lease, t
 // that a process whose lease expired never deletes another's.
 const releaseLease = `if redis.call("get", KEYS[1]) == ARGV[1] then return redis.call("del", KEYS[1]) end return 0`
 
-// Forget deletes key's value from Redis.
+// Forget deletes key's value from Redis, then tells the other processes to
+// drop their local value of key (see invalidate.go).
 func (t *Tier[V]) Forget(key string) {
 	_, _ = t.call(context.Background(), func(c context.Context) error {
 		return t.client.Del(c, t.valueKey(key)).Err()
 	})
+	t.publish(opForget, key)
 }
 
 // Clear deletes every key of the tier, with SCAN and UNLINK, never KEYS. It
 // may run for a while on a large keyspace: each batch has the call timeout.
+// Then it tells the other processes to drop their whole local store.
 func (t *Tier[V]) Clear() {
+	defer t.publish(opClear, "")
 	match := escapeGlob(t.ns) + "*"
 	var cursor uint64
 	for {
@@ -320,7 +329,9 @@ func (t *Tier[V]) Clear() {
 
 // Stats returns the tier's counters.
 func (t *Tier[V]) Stats() memo.TierStats {
-	return memo.TierStats{Hits: t.hits.Load(), Misses: t.misses.Load(), Errors: t.errs.Load(), LeaseWaits: t.waits.Load()}
+	s := memo.TierStats{Hits: t.hits.Load(), Misses: t.misses.Load(), Errors: t.errs.Load(), LeaseWaits: t.waits.Load()}
+	t.fillStats(&s)
+	return s
 }
 
 // call runs f with the call timeout. It reports whether f succeeded; a
