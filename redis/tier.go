@@ -30,8 +30,8 @@
 //
 // The bound: after Forget (or Set, or Clear) returns in one process, the
 // others serve the old value for at most the delivery time of one message
-// when Redis is healthy (a median of 24µs and a p99 of 114µs after the
-// return on loopback, TestInvalidationDeliveryTime), and for at most their
+// when Redis is healthy (on loopback, a median of 5-18µs and a p99 of
+// 50-240µs after the return: TestInvalidationDeliveryTime), and for at most their
 // local TTL while their subscription is down. A subscriber cannot know what
 // it missed while disconnected, so when it subscribes again it drops its
 // memo's whole local store first, counted in TierStats.Resyncs;
