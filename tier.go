@@ -20,7 +20,9 @@ import (
 // prune, of the keys that are neither stored nor loading, which costs O(1)
 // amortized per load. The hit path never sees the map. Its price: one
 // string and one K per key loaded (at most about twice the store's
-// entries), only for memos over a listening tier.
+// entries), and a prune that holds the memo's mutex for one pass over the
+// map (misses and writes wait for it, hits do not), only for memos over a
+// listening tier.
 
 // A Tier is a second level under a memo's own store, usually one that many
 // processes share, such as Redis (see the module github.com/go-memo/memo/redis).

@@ -144,7 +144,9 @@ func (t *Tier[V]) Listen(inv memo.Invalidations) {
 	}
 	b.inv = inv
 	ctx, cancel := context.WithCancel(context.Background())
+	b.mu.Lock()
 	b.cancel, b.done = cancel, make(chan struct{})
+	b.mu.Unlock()
 	ready := make(chan struct{})
 	go t.subscribe(ctx, ready)
 	timer := time.NewTimer(t.o.timeout)
@@ -173,8 +175,9 @@ func (t *Tier[V]) Close() error {
 	if b.ps != nil {
 		_ = b.ps.Close() // unblocks a pending receive
 	}
+	done := b.done
 	b.mu.Unlock()
-	<-b.done
+	<-done
 	return nil
 }
 
