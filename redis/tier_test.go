@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,8 +21,14 @@ import (
 
 func canonical(k string) string { return string(memo.CanonicalKey(nil, k)) }
 
-// prefix gives each test keys of its own.
-func prefix(t *testing.T) string { return "test:" + t.Name() }
+// prefix gives each test keys of its own, new on every run (-count=N), since
+// the server keeps what earlier runs stored.
+func prefix(t *testing.T) string {
+	p, _ := prefixes.LoadOrStore(t, "test:"+t.Name()+":"+strconv.FormatInt(rnd.Add(1), 10))
+	return p.(string)
+}
+
+var prefixes sync.Map // *testing.T -> its prefix
 
 // rate is the value type of the tests.
 type rate struct {
