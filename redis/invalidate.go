@@ -181,61 +181,83 @@ func (t *Tier[V]) Close() error {
 	return nil
 }
 
+// subscriber is the state of the subscriber goroutine.
+type subscriber[V any] struct {
+	t      *Tier[V]
+	ps     *redis.PubSub
+	ready  chan struct{} // closed at the first subscription
+	first  bool          // no subscription yet
+	probed bool          // a PING is out on a silent connection
+	wait   time.Duration // before the next attempt after a failure
+}
+
 // subscribe is the subscriber goroutine: it receives messages, reconnects,
-// and drops the local store after each (re)subscription.
+// and drops the local store after each (re)subscription, until Close.
 func (t *Tier[V]) subscribe(ctx context.Context, ready chan struct{}) {
 	b := &t.bus
 	defer close(b.done)
 	defer b.listening.Store(false)
-	ps := t.newPubSub(ctx, nil)
-	if ps == nil {
+	s := &subscriber[V]{t: t, ready: ready, first: true, wait: reconnectMin}
+	if s.ps = t.newPubSub(ctx, nil); s.ps == nil {
 		return
 	}
-	defer func() { _ = b.replacePubSub(ps, nil) }()
-	first, probed := true, false
-	wait := reconnectMin
+	defer func() { _ = b.replacePubSub(s.ps, nil) }()
 	for {
-		msg, err := ps.ReceiveTimeout(ctx, healthEvery)
+		msg, err := s.ps.ReceiveTimeout(ctx, healthEvery)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
+			if !s.failed(ctx, err) {
 				return
 			}
-			if isTimeout(err) && !probed {
-				probed = true // silent for a while: is it still there?
-				_ = ps.Ping(ctx)
-				continue
-			}
-			// The connection broke (go-redis redials on the next receive),
-			// or it did not answer the probe: replace it.
-			b.listening.Store(false)
-			if probed {
-				if ps = t.newPubSub(ctx, ps); ps == nil {
-					return
-				}
-			}
-			probed = false
-			if !sleep(ctx, wait) {
-				return
-			}
-			wait = min(2*wait, reconnectMax)
 			continue
 		}
-		probed = false
-		switch m := msg.(type) {
-		case *redis.Subscription:
-			if m.Kind != "subscribe" {
-				continue
-			}
-			wait = reconnectMin
-			t.subscribed(first)
-			if first {
-				first = false
-				close(ready)
-			}
-		case *redis.Message:
-			t.apply(m.Payload)
-		}
+		s.probed = false
+		s.received(msg)
 	}
+}
+
+// received handles a message of the subscription.
+func (s *subscriber[V]) received(msg any) {
+	switch m := msg.(type) {
+	case *redis.Subscription:
+		if m.Kind != "subscribe" {
+			return
+		}
+		s.wait = reconnectMin
+		s.t.subscribed(s.first)
+		if s.first {
+			s.first = false
+			close(s.ready)
+		}
+	case *redis.Message:
+		s.t.apply(m.Payload)
+	}
+}
+
+// failed handles a failed receive: a silent connection is probed with a
+// PING; a broken one is redialed by go-redis on the next receive, and one
+// that did not answer the probe is replaced, after a wait that backs off.
+// It reports false once the tier is closed.
+func (s *subscriber[V]) failed(ctx context.Context, err error) bool {
+	if ctx.Err() != nil || errors.Is(err, redis.ErrClosed) {
+		return false
+	}
+	if isTimeout(err) && !s.probed {
+		s.probed = true
+		_ = s.ps.Ping(ctx)
+		return true
+	}
+	s.t.bus.listening.Store(false)
+	if s.probed {
+		if s.ps = s.t.newPubSub(ctx, s.ps); s.ps == nil {
+			return false
+		}
+		s.probed = false
+	}
+	if !sleep(ctx, s.wait) {
+		return false
+	}
+	s.wait = min(2*s.wait, reconnectMax)
+	return true
 }
 
 // subscribed runs when the subscription is (re)established: the messages

@@ -454,7 +454,39 @@ func newTier[V any](t *testing.T, pfx string) *memoredis.Tier[V] {
 // awaitCond polls ok for at most deliveryBound.
 func awaitCond(t *testing.T, ok func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(deliveryBound); !ok(); time.Sleep(time.Millisecond) {
-		require.True(t, time.Now().Before(deadline), "condition not met within %v", deliveryBound)
+	awaitWithin(t, deliveryBound, ok)
+}
+
+// A subscription that goes silent (here: Redis paused, its sockets open) is
+// found by the PING probe and no longer counts as listening; once Redis
+// answers again, the tier resubscribes and drops the local store.
+func TestSilentSubscriptionIsProbed(t *testing.T) {
+	pfx := prefix(t)
+	tier := newTier[string](t, pfx)
+	m := memo.Memoize(func(_ context.Context, k string) (string, error) { return k, nil }, memo.WithTier(tier))
+	_, err := m.Get(context.Background(), "k")
+	require.NoError(t, err)
+	require.True(t, tier.Stats().Listening)
+
+	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGSTOP))
+	resumed := false
+	resume := func() {
+		if !resumed {
+			resumed = true
+			require.NoError(t, srv.cmd.Process.Signal(syscall.SIGCONT))
+		}
+	}
+	defer resume()
+	awaitWithin(t, 5*time.Second, func() bool { return !tier.Stats().Listening })
+	resume()
+	awaitWithin(t, 5*time.Second, func() bool { st := tier.Stats(); return st.Listening && st.Resyncs == 1 })
+	assert.Equal(t, 0, m.Len(), "the local store was dropped on resubscribing")
+}
+
+// awaitWithin polls ok for at most d.
+func awaitWithin(t *testing.T, d time.Duration, ok func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !ok(); time.Sleep(time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "condition not met within %v", d)
 	}
 }
