@@ -58,8 +58,9 @@ func (s Stats) String() string {
 		s.Hits, s.Misses, 100*s.HitRatio(), s.Loads, s.LoadErrors, s.Shared,
 		s.Evictions, s.Expirations, s.Collected, s.Len, capacity)
 	if s.Tier != (TierStats{}) {
-		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d)",
-			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits)
+		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d invalidations=%d resyncs=%d listening=%v)",
+			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits,
+			s.Tier.Invalidations, s.Tier.Resyncs, s.Tier.Listening)
 	}
 	return str
 }
