@@ -54,9 +54,12 @@ func Memoize[K comparable, V any](fn func(context.Context, K) (V, error), opts .
 	return &Memo[K, V]{e: d}
 }
 
-// newStrongStore picks the store for strong values: an LRU when the memo has
-// a capacity, else the map store.
+// newStrongStore picks the store for strong values: an LRU or a TinyLFU
+// (WithPolicy) when the memo has a capacity, else the map store.
 func newStrongStore[S comparable, V any](cfg config, obs *observer[S, V], mu *sync.Mutex) store[S, V] {
+	if cfg.capacity > 0 && cfg.policy == TinyLFU {
+		return newTinyLFUStore(cfg.capacity, int64(cfg.ttl), obs, mu)
+	}
 	if cfg.capacity > 0 {
 		return newLRUStore(cfg.capacity, int64(cfg.ttl), obs, mu)
 	}
@@ -72,7 +75,9 @@ func newStrongStore[S comparable, V any](cfg config, obs *observer[S, V], mu *sy
 //
 // Get returns ctx.Err() as soon as ctx is done, whether this Get started the
 // call or joined it; the call goes on for the others, and its value is stored
-// if it succeeds.
+// if it succeeds. A Get whose ctx is already done answers from the cache if
+// it can, and otherwise returns ctx.Err() at once: it never starts a call of
+// fn, nor counts as a miss. A nil ctx panics, leaving the memo usable.
 func (m *Memo[K, V]) Get(ctx context.Context, key K) (V, error) {
 	return m.e.get(ctx, key)
 }
@@ -178,16 +183,16 @@ func (c *core[K, S, V]) peek(s S) (V, bool) {
 
 func (c *core[K, S, V]) set(s S, v V) {
 	c.mu.Lock()
+	defer c.unlock() // a key that cannot be hashed panics here; the memo stays usable
 	c.invalidate(s)
 	c.st.put(s, v, c.now())
-	c.unlock()
 }
 
 func (c *core[K, S, V]) forget(s S) {
 	c.mu.Lock()
+	defer c.unlock() // a key that cannot be hashed panics here; the memo stays usable
 	c.invalidate(s)
 	c.st.del(s, c.now())
-	c.unlock()
 }
 
 func (c *core[K, S, V]) clear() {
