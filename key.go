@@ -47,12 +47,14 @@ package memo
 //
 // # The price
 //
-// A flat key (no maps, no interfaces) is encoded with no allocation: the key
-// is handed to the encoders through a pointer the compiler cannot see escape,
-// which is sound because those encoders only read through it. A key that
-// holds a map or an interface is copied to the heap first (reflect keeps
-// pointers into it), and every map allocates to sort its entries. Shared
-// sub-values are encoded once per reference to them, like encoding/json.
+// Handing the encoders a pointer to the key would move every key to the heap
+// (an indirect call's arguments escape); the key and the walk's state are
+// copied instead into a box taken from a sync.Pool per type, so a key without
+// maps or interfaces is encoded with no allocation (two before). Following a
+// reference costs a counter; past trackAfter, a map insertion and deletion.
+// Each map allocates to sort its entries, each interface to copy its value.
+// Shared sub-values are encoded once per reference to them, like
+// encoding/json.
 
 import (
 	"bytes"
@@ -513,12 +515,6 @@ func (c *compiler) mapEncoder(t reflect.Type, path string) (encoder, *typeError)
 			return b
 		}
 		st.leave(id, 0, t)
-		slices.SortFunc(entries, func(x, y mapEntry) int {
-			if c := bytes.Compare(x.k, y.k); c != 0 {
-				return c
-			}
-			return bytes.Compare(x.v, y.v)
-		})
 		for _, e := range entries {
 			b = append(append(b, e.k...), e.v...)
 		}
@@ -528,7 +524,7 @@ func (c *compiler) mapEncoder(t reflect.Type, path string) (encoder, *typeError)
 
 type mapEntry struct{ k, v []byte }
 
-// encodeEntries encodes each entry of m on its own, in map order.
+// encodeEntries encodes each entry of m on its own and sorts them.
 func encodeEntries(m reflect.Value, kp, vp *plan, st *encState) ([]mapEntry, bool) {
 	entries := make([]mapEntry, 0, m.Len())
 	var scratch []byte
@@ -548,6 +544,12 @@ func encodeEntries(m reflect.Value, kp, vp *plan, st *encState) ([]mapEntry, boo
 		}
 		entries = append(entries, mapEntry{scratch[start:mid:mid], scratch[mid:len(scratch):len(scratch)]})
 	}
+	slices.SortFunc(entries, func(x, y mapEntry) int {
+		if c := bytes.Compare(x.k, y.k); c != 0 {
+			return c
+		}
+		return bytes.Compare(x.v, y.v)
+	})
 	return entries, true
 }
 
