@@ -13,10 +13,14 @@ import (
 type Option func(*config)
 
 type config struct {
-	capacity int
-	ttl      time.Duration
-	onEvict  any // a func(K, V, EvictReason), checked against the memo's types at construction
-	tier     any // a Tier[V], checked likewise
+	capacity  int
+	ttl       time.Duration
+	onEvict   any // a func(K, V, EvictReason), checked against the memo's types at construction
+	tier      any // a Tier[V], checked likewise
+	policy    Policy
+	policySet bool // WithPolicy was given
+
+	batch *batchConfig // WithBatch, for MemoizeBatch only (batch.go)
 }
 
 func newConfig(opts []Option) config {
@@ -27,6 +31,7 @@ func newConfig(opts []Option) config {
 		}
 		o(&c)
 	}
+	c.checkPolicy()
 	return c
 }
 
@@ -45,13 +50,18 @@ func WithCapacity(n int) Option {
 // Set): from then on Get never returns it and loads the key again. Expired
 // entries are reclaimed as the memo is written to, with no background
 // goroutine, so an unbounded memo holds no more than what was stored within
-// the last d. 0 means entries never expire, the default. A negative d panics.
+// the last d. 0 means entries never expire, the default; a d above about 146
+// years (math.MaxInt64, say) is taken as 146 years. A negative d panics.
 func WithTTL(d time.Duration) Option {
 	if d < 0 {
 		panic(fmt.Sprintf("memo: WithTTL(%v): TTL must be >= 0 (0 means no expiry)", d))
 	}
-	return func(c *config) { c.ttl = d }
+	return func(c *config) { c.ttl = min(d, maxTTL) }
 }
+
+// maxTTL caps WithTTL so that a deadline (the memo's clock plus the TTL) can
+// never overflow: about 146 years, which no process reaches.
+const maxTTL = time.Duration(1 << 62)
 
 // WithOnEvict calls fn for every entry that leaves the memo, with the reason
 // it left: to close a resource held by the value, or to log churn. fn runs
@@ -87,7 +97,7 @@ type EvictReason uint8
 
 const (
 	Evicted   EvictReason = iota + 1 // dropped to stay within WithCapacity
-	Expired                          // its TTL passed
+	Expired                          // its TTL passed (also when an eviction, Set, Forget or Clear found it so)
 	Collected                        // MemoizeWeak: the garbage collector reclaimed the value
 	Replaced                         // Set or a new load stored another value for its key
 	Forgotten                        // Forget
@@ -110,4 +120,52 @@ func (r EvictReason) String() string {
 		return "cleared"
 	}
 	return fmt.Sprintf("EvictReason(%d)", uint8(r))
+}
+
+// Policy is the eviction policy of a bounded memo: which entries WithCapacity
+// keeps when it must make room.
+type Policy uint8
+
+const (
+	// LRU evicts the least recently used entry, exactly, like Python's
+	// lru_cache. It is the default.
+	LRU Policy = iota
+	// TinyLFU is adaptive W-TinyLFU, the policy of Caffeine: a new key must
+	// be more frequent than the entry it would replace to get into the main
+	// region, and a small LRU window, whose size adapts to the workload,
+	// gives new keys a chance to prove themselves. It keeps frequent keys
+	// through scans and loops that flush an LRU, so fn is called less on
+	// most real traffic; recording hits is lossy, so its order is not exact.
+	// An entry the policy refuses or drops to make room is reported with
+	// reason Evicted, and it may be the entry stored last: a key seen once
+	// does not push out a frequent one.
+	TinyLFU
+)
+
+func (p Policy) String() string {
+	switch p {
+	case LRU:
+		return "LRU"
+	case TinyLFU:
+		return "TinyLFU"
+	}
+	return fmt.Sprintf("Policy(%d)", uint8(p))
+}
+
+// WithPolicy picks the eviction policy of a memo bounded by WithCapacity; LRU
+// is the default. Without WithCapacity there is nothing to evict, and the
+// memo's constructor panics; so does a Policy other than LRU and TinyLFU.
+// MemoizeWeak's window of strong references stays an LRU whatever the policy.
+func WithPolicy(p Policy) Option {
+	if p > TinyLFU {
+		panic(fmt.Sprintf("memo: WithPolicy(%v): unknown policy (use memo.LRU or memo.TinyLFU)", p))
+	}
+	return func(c *config) { c.policy, c.policySet = p, true }
+}
+
+// checkPolicy panics for a WithPolicy that has no WithCapacity to apply to.
+func (c *config) checkPolicy() {
+	if c.policySet && c.capacity == 0 {
+		panic(fmt.Sprintf("memo: WithPolicy(%v) needs WithCapacity(n > 0): an unbounded memo evicts nothing", c.policy))
+	}
 }
