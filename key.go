@@ -37,9 +37,10 @@ package memo
 // deeper than maxDepth (131 072) references is refused with a panic rather
 // than risk the stack: a level costs about 320 bytes of stack, so the bound
 // is about 40 MiB, far below Go's 1 GiB limit, and a linked list of 100 000
-// nodes encodes (in 40 ms here, against 19 s before). When a cycle is found, the value is
-// walked again, tracking from the root, so that the message names the
-// shortest path to the point where the value meets itself.
+// nodes encodes (0.4 to 0.6 s on a loaded 2-core machine, against 19 s
+// when the whole path was searched at every pointer). When a cycle is found,
+// the value is walked again, tracking from the root, so that the message
+// names the shortest path to the point where the value meets itself.
 //
 // Types whose fields are not their value (time.Time, time.Location and
 // math/big's Int, Rat and Float) have a form of their own, written by hand;
