@@ -2,9 +2,12 @@ package memo_test
 
 import (
 	"bytes"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/go-memo/memo"
@@ -169,4 +172,246 @@ func FuzzCanonicalKey(f *testing.F) {
 			t.Fatalf("equal=%v but forms equal=%v\na=%#v\nb=%#v\nka=%x\nkb=%x", eq, !eq, a, b, ka, kb)
 		}
 	})
+}
+
+// graph is a value the fuzzer builds out of maps, slices and pointers that
+// may hold each other, itself described as a table, so that the test can
+// tell by its own walk whether the value contains itself.
+type graph struct {
+	nodes []gnode
+}
+
+// gnode is a map[string]any (kind 0), a []any (kind 1) or a *any (kind 2);
+// its children are node numbers, or -1 for the int 7. A child that is a
+// slice can be a sub-slice of it, from offset off.
+type gnode struct {
+	kind     int
+	children []gchild
+}
+
+type gchild struct{ node, off int }
+
+var mapKeys = []string{"a", "b", "c"}
+
+func (r *reader) graph() graph {
+	var g graph
+	n := 1 + int(r.byte()%6)
+	for range n {
+		nd := gnode{kind: int(r.byte() % 3)}
+		m := 1
+		if nd.kind != 2 {
+			m = 1 + int(r.byte()%3)
+		}
+		for range m {
+			c := gchild{node: int(r.byte()%uint8(n+1)) - 1}
+			if c.node >= 0 {
+				c.off = int(r.byte() % 3)
+			}
+			nd.children = append(nd.children, c)
+		}
+		g.nodes = append(g.nodes, nd)
+	}
+	for i := range g.nodes { // an offset must stay within the slice it cuts
+		for j, c := range g.nodes[i].children {
+			if c.node >= 0 && (g.nodes[c.node].kind != 1 || c.off > len(g.nodes[c.node].children)) {
+				g.nodes[i].children[j].off = 0
+			}
+		}
+	}
+	return g
+}
+
+// build makes the Go value of node 0.
+func (g graph) build() any {
+	vals := make([]any, len(g.nodes))
+	for i, nd := range g.nodes {
+		switch nd.kind {
+		case 0:
+			vals[i] = map[string]any{}
+		case 1:
+			vals[i] = make([]any, len(nd.children))
+		default:
+			vals[i] = new(any)
+		}
+	}
+	child := func(c gchild) any {
+		if c.node < 0 {
+			return 7
+		}
+		if s, ok := vals[c.node].([]any); ok {
+			return s[c.off:]
+		}
+		return vals[c.node]
+	}
+	for i, nd := range g.nodes {
+		for j, c := range nd.children {
+			switch v := vals[i].(type) {
+			case map[string]any:
+				v[mapKeys[j]] = child(c)
+			case []any:
+				v[j] = child(c)
+			case *any:
+				*v = child(c)
+			}
+		}
+	}
+	return vals[0]
+}
+
+// gstate is where a walk of the graph stands: a node, and for a slice the
+// offset it starts at (its length follows).
+type gstate struct{ node, off int }
+
+// cyclic reports whether the value at s contains itself, by a plain walk
+// with the states on the path.
+func (g graph) cyclic(s gstate, onPath map[gstate]bool) bool {
+	if onPath[s] {
+		return true
+	}
+	onPath[s] = true
+	defer delete(onPath, s)
+	for _, c := range g.nodes[s.node].children[s.off:] {
+		if c.node >= 0 && g.cyclic(gstate{c.node, c.off}, onPath) {
+			return true
+		}
+	}
+	return false
+}
+
+// follow walks path (as CanonicalKey writes it, after "key") from the root
+// and reports whether it ends on a state it passed before, and not sooner.
+func (g graph) follow(t *testing.T, path string) bool {
+	seen := map[gstate]bool{}
+	s, again := g.land(gchild{0, 0}, seen)
+	for path != "" {
+		end := strings.IndexByte(path, ']')
+		if again || s.node < 0 || path[0] != '[' || end < 0 {
+			t.Fatalf("unexpected path step in %q", path)
+		}
+		step := path[1:end]
+		path = path[end+1:]
+		i, err := strconv.Atoi(step)
+		if g.nodes[s.node].kind == 0 {
+			k, uerr := strconv.Unquote(step)
+			i, err = slices.Index(mapKeys, k), uerr
+		}
+		if err != nil {
+			t.Fatalf("step %q: %v", step, err)
+		}
+		s, again = g.land(g.nodes[s.node].children[s.off+i], seen)
+	}
+	return again
+}
+
+// land steps to c and through the pointers after it (they take no step in a
+// path), marking the states it passes; it returns where it stops, and
+// whether it passed a state twice.
+func (g graph) land(c gchild, seen map[gstate]bool) (gstate, bool) {
+	for c.node >= 0 {
+		s := gstate{c.node, c.off}
+		if seen[s] {
+			return s, true
+		}
+		seen[s] = true
+		if g.nodes[c.node].kind != 2 {
+			return s, false
+		}
+		c = g.nodes[c.node].children[0]
+	}
+	return gstate{-1, 0}, false
+}
+
+// FuzzCanonicalKeyCycles builds maps, slices and pointers that hold each
+// other (sub-slices included), or a long chain of pointers that may lead
+// back into itself, and checks that CanonicalKey panics with "cycle at" and
+// a path that leads back to where it passed exactly when the value contains
+// itself, refuses chains deeper than its bound, and otherwise encodes the
+// value the same way twice.
+func FuzzCanonicalKeyCycles(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 0, 1})       // a map holding itself
+	f.Add([]byte{0, 0, 1, 0, 1, 0})    // a slice holding itself
+	f.Add([]byte{1, 0x10, 0x00, 1, 5}) // a chain of 4096 pointers, back to the fifth
+	f.Add([]byte{1, 0xff, 0xff, 0, 0}) // a chain too deep
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := &reader{data}
+		if r.byte()%4 == 1 { // a quarter of the inputs: chains, slower
+			checkChain(t, r)
+			return
+		}
+		g := r.graph()
+		cyclic := g.cyclic(gstate{0, 0}, map[gstate]bool{})
+		var form []byte
+		msg := panicMessage(func() { form = memo.CanonicalKey(nil, g.build()) })
+		if !cyclic {
+			if msg != "" {
+				t.Fatalf("acyclic %+v: %s", g, msg)
+			}
+			if again := memo.CanonicalKey(nil, g.build()); !bytes.Equal(form, again) {
+				t.Fatalf("two builds of %+v encode differently", g)
+			}
+			return
+		}
+		path, ok := strings.CutPrefix(msg, "memo: CanonicalKey: cycle at key")
+		if !ok {
+			t.Fatalf("cyclic %+v: got %q", g, msg)
+		}
+		path, _, _ = strings.Cut(path, " (key type")
+		if !g.follow(t, path) {
+			t.Fatalf("%+v: path %q does not lead back to where it passed", g, path)
+		}
+	})
+}
+
+// checkChain builds a chain of n *any, the last holding 7 or pointing back
+// to one of them.
+func checkChain(t *testing.T, r *reader) {
+	n := 1 + int(r.byte())
+	if long := r.byte(); long%8 == 7 { // up to 65 536 links, past the bound
+		n = 1 + (int(long)<<8 | int(r.byte()))
+	}
+	back := -1
+	if r.byte()%2 == 1 {
+		back = int(r.byte()) % n
+	}
+	ptrs := make([]*any, n)
+	for i := range ptrs {
+		ptrs[i] = new(any)
+	}
+	for i := range n - 1 {
+		*ptrs[i] = ptrs[i+1]
+	}
+	*ptrs[n-1] = 7
+	if back >= 0 {
+		*ptrs[n-1] = ptrs[back]
+	}
+	// Each link is two references: the pointer and the interface it holds;
+	// going back is one more.
+	depth := 2 * n
+	if back >= 0 {
+		depth++
+	}
+	msg := panicMessage(func() { memo.CanonicalKey(nil, ptrs[0]) })
+	switch {
+	case depth > 1<<17:
+		if !strings.HasPrefix(msg, "memo: CanonicalKey: too deep at key (key type *interface {}): nested deeper than") {
+			t.Fatalf("chain of %d (back to %d): got %q", n, back, msg)
+		}
+	case back >= 0:
+		if msg != "memo: CanonicalKey: cycle at key (key type *interface {}): the *interface {} there contains itself, so it has no finite form" {
+			t.Fatalf("chain of %d back to %d: got %q", n, back, msg)
+		}
+	case msg != "":
+		t.Fatalf("chain of %d: got %q", n, msg)
+	}
+}
+
+// panicMessage runs f and returns the string it panicked with, or "".
+func panicMessage(f func()) (msg string) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg = fmt.Sprint(r)
+		}
+	}()
+	f()
+	return ""
 }
