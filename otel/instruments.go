@@ -15,6 +15,7 @@ type kind uint8
 const (
 	counter kind = iota // a monotonic sum: Int64ObservableCounter
 	upDown              // a sum that goes both ways: Int64ObservableUpDownCounter
+	gauge               // a state, not summed over memos: Int64ObservableGauge
 )
 
 type intRow struct {
@@ -51,6 +52,16 @@ var tierRows = []intRow{
 	{"memo.tier.misses", "{miss}", "Fetches of the memo's tier that called the function.", counter, func(s memo.Stats) int64 { return clamp(s.Tier.Misses) }},
 	{"memo.tier.errors", "{error}", "Failed or timed-out calls to the memo's tier, and values it could not decode.", counter, func(s memo.Stats) int64 { return clamp(s.Tier.Errors) }},
 	{"memo.tier.lease_waits", "{wait}", "Fetches of the memo's tier that waited for another process's load of the same key.", counter, func(s memo.Stats) int64 { return clamp(s.Tier.LeaseWaits) }},
+	{"memo.tier.invalidations", "{invalidation}", "Forgets, Sets and Clears of other processes that the memo's tier applied to the local store.", counter, func(s memo.Stats) int64 { return clamp(s.Tier.Invalidations) }},
+	{"memo.tier.resyncs", "{resync}", "Local stores dropped because the memo's tier may have lost invalidations.", counter, func(s memo.Stats) int64 { return clamp(s.Tier.Resyncs) }},
+	{"memo.tier.listening", "{state}", "1 while the memo's tier receives other processes' invalidations, else 0.", gauge, func(s memo.Stats) int64 { return b2i(s.Tier.Listening) }},
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // clamp converts a counter to the API's int64, saturating rather than
@@ -79,6 +90,8 @@ func newInts(meter metric.Meter, rows []intRow, errs *[]error) []intInstrument {
 			inst, err = meter.Int64ObservableCounter(r.name, metric.WithUnit(r.unit), metric.WithDescription(r.desc))
 		case upDown:
 			inst, err = meter.Int64ObservableUpDownCounter(r.name, metric.WithUnit(r.unit), metric.WithDescription(r.desc))
+		case gauge:
+			inst, err = meter.Int64ObservableGauge(r.name, metric.WithUnit(r.unit), metric.WithDescription(r.desc))
 		}
 		if err != nil {
 			*errs = append(*errs, err)

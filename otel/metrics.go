@@ -64,7 +64,9 @@ const NameKey = attribute.Key("memo.name")
 // (0 when unbounded), up-down counters rather than gauges because their sum
 // over memos means something (the entries a process holds). A memo with a
 // tier (memo.WithTier) also has memo.tier.hits {hit}, memo.tier.misses
-// {miss}, memo.tier.errors {error} and memo.tier.lease_waits {wait}, from the
+// {miss}, memo.tier.errors {error}, memo.tier.lease_waits {wait},
+// memo.tier.invalidations {invalidation}, memo.tier.resyncs {resync} and the
+// gauge memo.tier.listening {state} (1 or 0), from the
 // first collection at which any of the tier's counters is non-zero on (a
 // memo's Stats cannot tell a tier that has not been used yet from no tier).
 //

@@ -37,22 +37,25 @@ type shape struct {
 
 // shapes lists every instrument, written out apart from the package's table.
 var shapes = map[string]shape{
-	"memo.hits":             {"{hit}", true},
-	"memo.misses":           {"{miss}", true},
-	"memo.loads":            {"{load}", true},
-	"memo.load.errors":      {"{error}", true},
-	"memo.shared":           {"{get}", true},
-	"memo.evictions":        {"{entry}", true},
-	"memo.expirations":      {"{entry}", true},
-	"memo.collected":        {"{entry}", true},
-	"memo.refreshes":        {"{refresh}", true},
-	"memo.load.time":        {"s", true},
-	"memo.entries":          {"{entry}", false},
-	"memo.capacity":         {"{entry}", false},
-	"memo.tier.hits":        {"{hit}", true},
-	"memo.tier.misses":      {"{miss}", true},
-	"memo.tier.errors":      {"{error}", true},
-	"memo.tier.lease_waits": {"{wait}", true},
+	"memo.hits":               {"{hit}", true},
+	"memo.misses":             {"{miss}", true},
+	"memo.loads":              {"{load}", true},
+	"memo.load.errors":        {"{error}", true},
+	"memo.shared":             {"{get}", true},
+	"memo.evictions":          {"{entry}", true},
+	"memo.expirations":        {"{entry}", true},
+	"memo.collected":          {"{entry}", true},
+	"memo.refreshes":          {"{refresh}", true},
+	"memo.load.time":          {"s", true},
+	"memo.entries":            {"{entry}", false},
+	"memo.capacity":           {"{entry}", false},
+	"memo.tier.hits":          {"{hit}", true},
+	"memo.tier.misses":        {"{miss}", true},
+	"memo.tier.errors":        {"{error}", true},
+	"memo.tier.lease_waits":   {"{wait}", true},
+	"memo.tier.invalidations": {"{invalidation}", true},
+	"memo.tier.resyncs":       {"{resync}", true},
+	"memo.tier.listening":     {"{state}", false},
 }
 
 // expected is what each instrument must read for a memo of these Stats.
@@ -76,6 +79,12 @@ func expected(s memo.Stats, withTier bool) map[string]float64 {
 		m["memo.tier.misses"] = float64(s.Tier.Misses)
 		m["memo.tier.errors"] = float64(s.Tier.Errors)
 		m["memo.tier.lease_waits"] = float64(s.Tier.LeaseWaits)
+		m["memo.tier.invalidations"] = float64(s.Tier.Invalidations)
+		m["memo.tier.resyncs"] = float64(s.Tier.Resyncs)
+		m["memo.tier.listening"] = 0
+		if s.Tier.Listening {
+			m["memo.tier.listening"] = 1
+		}
 	}
 	return m
 }
@@ -113,6 +122,11 @@ func points(t *testing.T, m metricdata.Metrics, monotonic bool) map[string]float
 	case metricdata.Sum[int64]:
 		assert.Equal(t, monotonic, d.IsMonotonic, m.Name)
 		assert.Equal(t, metricdata.CumulativeTemporality, d.Temporality, m.Name)
+		for _, p := range d.DataPoints {
+			vals[nameOf(t, p.Attributes)] = float64(p.Value)
+		}
+	case metricdata.Gauge[int64]:
+		assert.False(t, monotonic, "%s is a gauge", m.Name)
 		for _, p := range d.DataPoints {
 			vals[nameOf(t, p.Attributes)] = float64(p.Value)
 		}
@@ -217,6 +231,8 @@ func TestUnregisterStopsEveryObservation(t *testing.T) {
 				assert.Empty(t, d.DataPoints, inst.Name)
 			case metricdata.Sum[float64]:
 				assert.Empty(t, d.DataPoints, inst.Name)
+			case metricdata.Gauge[int64]:
+				assert.Empty(t, d.DataPoints, inst.Name)
 			}
 		}
 	}
@@ -304,8 +320,9 @@ func (s *stubTier) Fetch(ctx context.Context, key string, load func(context.Cont
 	return v, err
 }
 
-func (s *stubTier) Forget(key string) { s.mu.Lock(); delete(s.vals, key); s.mu.Unlock() }
-func (s *stubTier) Clear()            { s.mu.Lock(); clear(s.vals); s.mu.Unlock() }
+func (s *stubTier) Set(key string, v string) { s.mu.Lock(); s.vals[key] = v; s.mu.Unlock() }
+func (s *stubTier) Forget(key string)        { s.mu.Lock(); delete(s.vals, key); s.mu.Unlock() }
+func (s *stubTier) Clear()                   { s.mu.Lock(); clear(s.vals); s.mu.Unlock() }
 func (s *stubTier) Stats() memo.TierStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -381,7 +398,8 @@ type fixedSource struct{}
 func (fixedSource) Stats() memo.Stats {
 	return memo.Stats{Hits: 1, Misses: 2, Loads: 3, LoadErrors: 4, Shared: 5, Evictions: 6,
 		Expirations: 7, Collected: 8, Refreshes: 9, LoadTime: 1500 * time.Millisecond, Len: 11, Capacity: 12,
-		Tier: memo.TierStats{Hits: 13, Misses: 14, Errors: 15, LeaseWaits: 16}}
+		Tier: memo.TierStats{Hits: 13, Misses: 14, Errors: 15, LeaseWaits: 16,
+			Invalidations: 17, Resyncs: 18, Listening: true}}
 }
 
 func TestEachInstrumentShowsItsOwnFieldInBaseUnits(t *testing.T) {
@@ -392,5 +410,6 @@ func TestEachInstrumentShowsItsOwnFieldInBaseUnits(t *testing.T) {
 		"memo.evictions": 6, "memo.expirations": 7, "memo.collected": 8, "memo.refreshes": 9,
 		"memo.load.time": 1.5, "memo.entries": 11, "memo.capacity": 12,
 		"memo.tier.hits": 13, "memo.tier.misses": 14, "memo.tier.errors": 15, "memo.tier.lease_waits": 16,
+		"memo.tier.invalidations": 17, "memo.tier.resyncs": 18, "memo.tier.listening": 1,
 	}, collected(t, reader)["memo.name=fixed"])
 }

@@ -60,8 +60,9 @@ type Source interface {
 // unbounded). They are the names OpenTelemetry's Prometheus exporter gives the
 // instruments of github.com/go-memo/memo/otel, so a dashboard reads either.
 // A memo with a tier (memo.WithTier) also has memo_tier_hits_total,
-// memo_tier_misses_total, memo_tier_errors_total and
-// memo_tier_lease_waits_total, from the first scrape at which any of the
+// memo_tier_misses_total, memo_tier_errors_total, memo_tier_lease_waits_total,
+// memo_tier_invalidations_total, memo_tier_resyncs_total and the gauge
+// memo_tier_listening (1 or 0), from the first scrape at which any of the
 // tier's counters is non-zero on (a memo's Stats cannot tell a tier that has
 // not been used yet from no tier).
 //
@@ -154,6 +155,16 @@ var tierSeries = []series{
 	{"memo_tier_misses_total", "Fetches of the memo's tier that called the function.", counter, func(s memo.Stats) float64 { return float64(s.Tier.Misses) }},
 	{"memo_tier_errors_total", "Failed or timed-out calls to the memo's tier, and values it could not decode.", counter, func(s memo.Stats) float64 { return float64(s.Tier.Errors) }},
 	{"memo_tier_lease_waits_total", "Fetches of the memo's tier that waited for another process's load of the same key.", counter, func(s memo.Stats) float64 { return float64(s.Tier.LeaseWaits) }},
+	{"memo_tier_invalidations_total", "Forgets, Sets and Clears of other processes that the memo's tier applied to the local store.", counter, func(s memo.Stats) float64 { return float64(s.Tier.Invalidations) }},
+	{"memo_tier_resyncs_total", "Local stores dropped because the memo's tier may have lost invalidations.", counter, func(s memo.Stats) float64 { return float64(s.Tier.Resyncs) }},
+	{"memo_tier_listening", "1 while the memo's tier receives other processes' invalidations, else 0.", gauge, func(s memo.Stats) float64 { return b2f(s.Tier.Listening) }},
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func descsOf(rows []series, labels prometheus.Labels) []*prometheus.Desc {

@@ -50,6 +50,12 @@ func expected(s memo.Stats, withTier bool) map[string]float64 {
 		m["memo_tier_misses_total"] = float64(s.Tier.Misses)
 		m["memo_tier_errors_total"] = float64(s.Tier.Errors)
 		m["memo_tier_lease_waits_total"] = float64(s.Tier.LeaseWaits)
+		m["memo_tier_invalidations_total"] = float64(s.Tier.Invalidations)
+		m["memo_tier_resyncs_total"] = float64(s.Tier.Resyncs)
+		m["memo_tier_listening"] = 0
+		if s.Tier.Listening {
+			m["memo_tier_listening"] = 1
+		}
 	}
 	return m
 }
@@ -79,7 +85,7 @@ func gathered(t *testing.T, reg prometheus.Gatherer) map[string]map[string]float
 func valueOf(t *testing.T, name string, typ dto.MetricType, m *dto.Metric) float64 {
 	t.Helper()
 	switch name {
-	case "memo_entries", "memo_capacity":
+	case "memo_entries", "memo_capacity", "memo_tier_listening":
 		require.Equal(t, dto.MetricType_GAUGE, typ, name)
 		return m.GetGauge().GetValue()
 	}
@@ -173,8 +179,9 @@ func (s *stubTier) Fetch(ctx context.Context, key string, load func(context.Cont
 	return v, err
 }
 
-func (s *stubTier) Forget(key string) { s.mu.Lock(); delete(s.vals, key); s.mu.Unlock() }
-func (s *stubTier) Clear()            { s.mu.Lock(); clear(s.vals); s.mu.Unlock() }
+func (s *stubTier) Set(key string, v string) { s.mu.Lock(); s.vals[key] = v; s.mu.Unlock() }
+func (s *stubTier) Forget(key string)        { s.mu.Lock(); delete(s.vals, key); s.mu.Unlock() }
+func (s *stubTier) Clear()                   { s.mu.Lock(); clear(s.vals); s.mu.Unlock() }
 func (s *stubTier) Stats() memo.TierStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -238,7 +245,7 @@ func TestNamesPassPromlint(t *testing.T) {
 	assert.Empty(t, problems)
 	count, err := testutil.GatherAndCount(reg)
 	require.NoError(t, err)
-	assert.Equal(t, 16, count, "every series was linted, the tier's included")
+	assert.Equal(t, 19, count, "every series was linted, the tier's included")
 }
 
 func TestSecondMemoOfTheSameNameIsRefusedAtRegister(t *testing.T) {
@@ -351,7 +358,8 @@ type fixedSource struct{}
 func (fixedSource) Stats() memo.Stats {
 	return memo.Stats{Hits: 1, Misses: 2, Loads: 3, LoadErrors: 4, Shared: 5, Evictions: 6,
 		Expirations: 7, Collected: 8, Refreshes: 9, LoadTime: 1500 * time.Millisecond, Len: 11, Capacity: 12,
-		Tier: memo.TierStats{Hits: 13, Misses: 14, Errors: 15, LeaseWaits: 16}}
+		Tier: memo.TierStats{Hits: 13, Misses: 14, Errors: 15, LeaseWaits: 16,
+			Invalidations: 17, Resyncs: 18, Listening: true}}
 }
 
 func TestEachSeriesShowsItsOwnFieldInBaseUnits(t *testing.T) {
@@ -363,6 +371,7 @@ func TestEachSeriesShowsItsOwnFieldInBaseUnits(t *testing.T) {
 		"memo_collected_total": 8, "memo_refreshes_total": 9, "memo_load_time_seconds_total": 1.5,
 		"memo_entries": 11, "memo_capacity": 12,
 		"memo_tier_hits_total": 13, "memo_tier_misses_total": 14, "memo_tier_errors_total": 15,
-		"memo_tier_lease_waits_total": 16,
+		"memo_tier_lease_waits_total": 16, "memo_tier_invalidations_total": 17, "memo_tier_resyncs_total": 18,
+		"memo_tier_listening": 1,
 	}, gathered(t, reg)["fixed"])
 }
