@@ -1,6 +1,7 @@
 package memo
 
 import (
+	"math"
 	"sync"
 )
 
@@ -272,9 +273,6 @@ func (p *wtinylfu[S, V]) count(hit bool) {
 		return
 	}
 	if d := p.climber.record(hit); d != 0 {
-		if climbHook != nil {
-			climbHook(p.climber.prev, p.maxWindow+d)
-		}
 		p.setWindow(p.maxWindow + d)
 		p.demote()
 	}
@@ -290,20 +288,21 @@ type climber struct {
 	initialStep    float64
 }
 
-var climbHook func(float64, int)
-
-var (
+// The climber's settings, tuned on every recorded trace at every size (see
+// benchmarks/README.md), never on one.
+const (
+	initialWindow  = 0.05   // share of the capacity, before the climber moves it
 	climbStepShare = 0.0625 // the first step: 6.25% of the capacity
 	climbDecay     = 0.98   // each sample's step is this much of the last one
 	climbRestart   = 0.05   // a change of hit ratio this large restarts the steps
-	climbSample    = 10.0   // requests per sample, per entry of capacity
-	climbMinSample = 640
-	climbMaxSample = 1 << 40
-	initialWindow  = 0.01 // share of the capacity, before the climber moves it
+	climbTolerance = 0.001  // a drop smaller than this is noise, not a reason to turn
+	climbSample    = 10     // requests per sample, per entry of capacity...
+	climbMinSample = 640    // ...but at least this many
+	climbMaxSample = 50_000 // and at most this many, so that large caches adapt
 )
 
 func (c *climber) init(capacity int) {
-	*c = climber{sample: min(max(int(climbSample*float64(capacity)), climbMinSample), climbMaxSample), prev: -1}
+	*c = climber{sample: min(max(climbSample*capacity, climbMinSample), climbMaxSample), prev: -1}
 	c.initialStep = max(1, climbStepShare*float64(capacity))
 	c.step = c.initialStep
 }
@@ -326,15 +325,11 @@ func (c *climber) record(hit bool) int {
 	}
 	delta := rate - c.prev
 	c.prev = rate
-	if delta < 0 {
+	if delta < -climbTolerance {
 		c.step = -c.step
 	}
-	if delta >= climbRestart || delta <= -climbRestart {
-		if c.step < 0 {
-			c.step = -c.initialStep
-		} else {
-			c.step = c.initialStep
-		}
+	if math.Abs(delta) >= climbRestart {
+		c.step = math.Copysign(c.initialStep, c.step)
 	} else {
 		c.step *= climbDecay
 	}
