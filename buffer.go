@@ -30,46 +30,55 @@ import (
 //
 // # The design
 //
-// Two modes, chosen by what the hit finds:
+// Two modes, chosen by what hits find:
 //
-//   - Alone. While no hit has found the mutex taken, a hit takes it with
-//     TryLock (never waiting) and applies its use at once. With a single
-//     goroutine, and with goroutines that hand the memo to each other, this
-//     is the exact textbook order, whatever stack the goroutine runs on.
-//   - Shared. The first hit that finds the mutex taken (TryLock fails: some
-//     other goroutine is inside the memo) switches the buffer to striped
-//     records, in the spirit of BP-Wrapper and Caffeine's read buffers: a
-//     hit appends its entry to the stripe picked by its stack address
-//     (stackHint), a small ring that goroutines running at the same time
-//     mostly own alone, with one compare-and-swap on the stripe's own line.
-//     The hit that fills half of a stripe tries to drain (TryLock, never
-//     waiting); every write drains before it inserts or evicts. A stripe
-//     that is full drops the record, and dropped counts it. A drain that
-//     finds records in one stripe at most switches back to the first mode:
-//     concurrency has ended, or never was.
+//   - Alone. A hit takes the mutex with TryLock (never waiting) and applies
+//     its use at once. A hit that finds the mutex taken (by a write, or by
+//     the goroutine that ran fn, finishing a load its caller already got)
+//     appends its entry to one spill ring, and the next hit that gets the
+//     mutex applies the spill ring before its own use. One ring keeps one
+//     goroutine's records in the order it made them, whatever stack it runs
+//     on. With a single goroutine, or goroutines that hand the memo to each
+//     other, this is the exact textbook order. (The one way out: the
+//     mutex held by the memo's own work for spillShare hits in a row, as by
+//     a loader goroutine that the OS preempts between waking its caller
+//     and unlocking.)
+//   - Shared. Once the spill ring holds spillShare records, hits are
+//     competing, and the buffer switches to striped records, in the spirit
+//     of BP-Wrapper and Caffeine's read buffers: a hit appends its entry to
+//     the stripe picked by its stack address (stackHint), a small ring that
+//     goroutines running at the same time mostly own alone, with one CAS on
+//     the stripe's own line. The hit that fills half a stripe tries to drain
+//     (TryLock, never waiting); every write drains before it inserts or
+//     evicts. A stripe that is full drops the record, and dropped counts
+//     it. A drain that finds one busy stripe at most switches back to the
+//     first mode: the competition has ended.
 //
-// The drain applies each stripe's records in the order they were written and
-// clears every slot it read, so no applied entry stays reachable from the
-// buffer. A record reserved but not yet written (its hit was preempted in
-// between) stops the drain of its stripe; the next drain takes it. reset, for
-// Clear, discards records the same way, so a late write can never be applied
-// to the emptied policy.
+// The drain applies the spill ring, then each stripe, each in the order its
+// records were written, and clears every slot it read, so no applied entry
+// stays reachable from the buffer. A record reserved but not yet written
+// (its hit was preempted in between) stops the drain of its stripe; the next
+// drain takes it. reset, for Clear, discards records the same way, so a late
+// write can never be applied to the emptied policy.
 //
 // # The price
 //
-// The first mode costs an uncontended TryLock and Unlock per hit; the second a
-// load of the mode flag, a load of the stripe's head and one CAS on the
-// stripe's tail, plus one drain per half stripe. Concurrent hits are applied
-// stripe by stripe, so their order across goroutines is approximate, and a
-// hit whose stripe is full while a drain runs elsewhere is not recorded at
-// all. Memory: a stripe is 640 bytes (64 slots and a header line), 8 stripes
-// per P and at least 16: 10 KiB per memo at 2 Ps, at most 160 KiB.
+// Alone, a hit costs an uncontended TryLock and Unlock; shared, a load of
+// the mode flag, a load of the stripe's head and one CAS on the stripe's
+// tail, plus a drain per half stripe. Concurrent hits are applied stripe by
+// stripe, so their order across goroutines is approximate, and a hit whose
+// stripe is full while a drain runs elsewhere is not recorded at all.
+// Memory: a stripe is 640 bytes (64 slots and a header line), 8 stripes per
+// P and at least 16, plus the spill ring: 11 KiB per memo at 2 Ps, at most
+// 161 KiB.
 type readBuffer[S comparable, V any] struct {
-	shared  atomic.Bool // some hit found the mutex taken: record in stripes
+	shared  atomic.Bool // hits were seen competing: record in stripes
 	stripes []bufStripe[S, V]
 	mask    uint32
 	mu      *sync.Mutex // the memo's mutex, held by whoever drains
 	apply   func(*entry[S, V])
+	_       [cacheLine]byte
+	spill   bufStripe[S, V] // records of hits that found the mutex taken while alone
 }
 
 // bufStripe is one ring of records. Hits reserve position tail with a CAS
@@ -88,6 +97,7 @@ type bufStripe[S comparable, V any] struct {
 const (
 	cacheLine   = 128 // a cache line, or the pair of lines x86 CPUs fetch together
 	stripeSlots = 64  // records per stripe; the hit that fills half tries to drain
+	spillShare  = 16  // records in the spill ring that show hits competing
 )
 
 // newReadBuffer returns an empty buffer in the first (alone) mode; apply is
@@ -105,12 +115,8 @@ func newReadBuffer[S comparable, V any](mu *sync.Mutex, apply func(*entry[S, V])
 // for another goroutine, and allocates nothing.
 func (b *readBuffer[S, V]) record(e *entry[S, V]) {
 	if !b.shared.Load() {
-		if b.mu.TryLock() {
-			b.apply(e)
-			b.mu.Unlock()
-			return
-		}
-		b.shared.Store(true)
+		b.recordAlone(e)
+		return
 	}
 	st := &b.stripes[stackHint()&b.mask]
 	n, ok := st.add(e)
@@ -130,6 +136,30 @@ func (b *readBuffer[S, V]) record(e *entry[S, V]) {
 		}
 	}
 	b.mu.Unlock()
+}
+
+// recordAlone is record in the first mode. A hit that finds the mutex taken
+// (by a write, by the goroutine that ran fn finishing a load, or by another
+// goroutine's hit) appends e to the spill ring, which the next hit that gets
+// the mutex drains before it applies its own use: one ring, so one
+// goroutine's records stay in the order it made them. Once the spill ring
+// holds spillShare records, hits are competing: switch to the stripes.
+func (b *readBuffer[S, V]) recordAlone(e *entry[S, V]) {
+	if b.mu.TryLock() {
+		if b.spill.tail.Load() != b.spill.head.Load() {
+			b.spill.drain(b.apply)
+		}
+		b.apply(e)
+		b.mu.Unlock()
+		return
+	}
+	n, ok := b.spill.add(e)
+	if !ok {
+		b.spill.lost.Add(1)
+	}
+	if !ok || n >= spillShare {
+		b.shared.Store(true)
+	}
 }
 
 // add appends e to the stripe. It reports how many records the stripe then
@@ -157,6 +187,7 @@ func (st *bufStripe[S, V]) add(e *entry[S, V]) (int, bool) {
 // order written, and clears the slots it read. The caller holds the mutex.
 func (b *readBuffer[S, V]) drain() {
 	busy := 0
+	b.spill.drain(b.apply) // the oldest records, from before the switch to stripes
 	for i := range b.stripes {
 		if b.stripes[i].drain(b.apply) {
 			busy++
@@ -171,12 +202,18 @@ func (b *readBuffer[S, V]) drain() {
 // holds the mutex. A record reserved before reset and written after it is
 // discarded by the drain that reads it.
 func (b *readBuffer[S, V]) reset() {
+	b.spill.discardAll(b.apply)
 	for i := range b.stripes {
-		st := &b.stripes[i]
-		st.discard = st.tail.Load()
-		st.drain(b.apply)
+		b.stripes[i].discardAll(b.apply)
 	}
 	b.shared.Store(false) // nothing is left to apply before the next record
+}
+
+// discardAll drains the stripe without applying any record written so far,
+// nor any reserved so far and written later.
+func (st *bufStripe[S, V]) discardAll(apply func(*entry[S, V])) {
+	st.discard = st.tail.Load()
+	st.drain(apply)
 }
 
 // drain applies the stripe's written records and reports whether it had any.
@@ -205,7 +242,7 @@ func (st *bufStripe[S, V]) drain(apply func(*entry[S, V])) bool {
 
 // dropped returns the number of records dropped because a stripe was full.
 func (b *readBuffer[S, V]) dropped() uint64 {
-	var n uint64
+	n := b.spill.lost.Load()
 	for i := range b.stripes {
 		n += b.stripes[i].lost.Load()
 	}

@@ -41,6 +41,11 @@ func entries(n int) []*entry[int, int] {
 // pending counts the entries still reachable from b's slots.
 func (b *readBuffer[S, V]) pending() int {
 	n := 0
+	for j := range b.spill.slots {
+		if b.spill.slots[j].Load() != nil {
+			n++
+		}
+	}
 	for i := range b.stripes {
 		for j := range b.stripes[i].slots {
 			if b.stripes[i].slots[j].Load() != nil {
@@ -80,24 +85,43 @@ func recordAtDepth(b *readBuffer[int, int], e *entry[int, int], depth int) {
 	_ = pad
 }
 
-// Promise: a record never waits for the mutex. When it is held, the record
-// goes to a stripe (the buffer switches to shared mode) and the next drain
-// applies it.
-func TestReadBufferNeverWaitsForTheMutex(t *testing.T) {
+// Promise: a record never waits for the mutex. One that finds it taken (a
+// write, or the goroutine that ran fn finishing its load) goes to the spill
+// ring, and the next record that gets the mutex applies it first: one
+// goroutine's order survives.
+func TestReadBufferNeverWaitsForTheMutexAndKeepsOrder(t *testing.T) {
 	b, l, mu := newTestBuffer()
-	es := entries(3)
+	es := entries(4)
+	mu.Lock()
+	for _, e := range es[:3] {
+		recordAtDepth(b, e, len(l.keys)*100)
+	}
+	assert.False(t, b.shared.Load(), "a few records that found the mutex taken are not competition")
+	assert.Empty(t, l.keys)
+	assert.Equal(t, 3, b.pending())
+	mu.Unlock()
+	b.record(es[3])
+	assert.Equal(t, []int{0, 1, 2, 3}, l.keys)
+	assert.Zero(t, b.pending(), "applied records are not reachable from the buffer")
+}
+
+// Promise: hits that keep finding the mutex taken switch the buffer to
+// stripes; a drain that finds one busy stripe at most switches back.
+func TestReadBufferSwitchesToStripesUnderCompetitionAndBack(t *testing.T) {
+	b, l, mu := newTestBuffer()
+	es := entries(spillShare + 3)
 	mu.Lock()
 	for _, e := range es {
 		b.record(e)
 	}
-	assert.True(t, b.shared.Load(), "a record that found the mutex taken switches to stripes")
-	assert.Empty(t, l.keys)
-	assert.Equal(t, 3, b.pending())
+	assert.True(t, b.shared.Load())
+	assert.Equal(t, len(es), b.pending())
 	b.drain()
 	mu.Unlock()
-	assert.Equal(t, []int{0, 1, 2}, l.keys, "one goroutine's records in one stripe are applied in order")
+	assert.Len(t, l.keys, len(es))
+	assert.Equal(t, l.keys[:spillShare], keysUpTo(spillShare), "the spill ring, the oldest records, first")
 	assert.Zero(t, b.pending(), "a drain leaves no entry reachable")
-	assert.False(t, b.shared.Load(), "a drain that found one busy stripe at most switches back")
+	assert.False(t, b.shared.Load())
 }
 
 // Promise: a full stripe drops records, and dropped counts every one; no
@@ -195,4 +219,12 @@ func TestReadBufferAccountsForEveryRecordUnderConcurrency(t *testing.T) {
 	mu.Unlock()
 	assert.Equal(t, uint64(workers*each), uint64(applied)+b.dropped(), "applied %d, dropped %d", applied, b.dropped())
 	assert.Zero(t, b.pending())
+}
+
+func keysUpTo(n int) []int {
+	ks := make([]int, n)
+	for i := range ks {
+		ks[i] = i
+	}
+	return ks
 }

@@ -17,41 +17,44 @@ import "sync"
 // Logging hits and applying them later keeps hits off the lock, but the log
 // must not cost what the lock did. The previous design ordered every hit by
 // a ticket from one global counter, so that the log could be replayed in
-// exact order. It had three costs, measured at 2 cores: every hit wrote the
-// ticket's cache line, which both cores write; a drain waited, with
-// runtime.Gosched under the memo's mutex, for tickets taken but not yet
-// written; and a hit whose stripe was full waited for room. Parallel hits
-// were bimodal, 28 ns or 45-58 ns per run depending on whether the two
-// goroutines' stacks landed on stripes that collided and whether drains
-// caught a preempted ticket holder. Lossy striped buffers without an order
-// (otter, theine, Caffeine) are fast, but lose the exact order that tests
-// of one goroutine can check.
+// exact order. It had three costs: every hit wrote the ticket's cache line,
+// which every core writes; a drain waited, with runtime.Gosched under the
+// memo's mutex, for tickets taken but not yet written; and a hit whose stripe
+// was full waited for room, Gosched again. Whenever a goroutine was
+// descheduled between taking its ticket and writing its record, the drain
+// and then every hit stalled behind it: that was the slow mode of the
+// bimodal parallel hit (28 ns or 45-58 ns per run at 2 cores). Counted on a
+// loaded 2-core machine, every 1 000 parallel hits made 175-326 Gosched
+// rounds in drains and 373-633 waits for room, at 0.9-2.1 us per hit.
+// Lossy striped buffers without an order (otter, theine, Caffeine) are fast,
+// but lose the exact order that tests of one goroutine can check.
 //
 // # The design
 //
 // Lookups go through the lock-free index; a hit never waits for the memo's
-// mutex. It hands its entry to the read buffer (buffer.go), which either
-// applies the use at once, under a TryLock that succeeded, or, once hits
-// have been seen competing for the mutex, appends it to a striped buffer that
-// the hit filling half a stripe, or the next write, drains. Draining moves
-// each entry to the front of the recency list, if the entry is still in it.
-// Every put drains before it inserts or evicts, so an eviction sees every
-// use recorded before it.
+// mutex. It hands its entry to the read buffer (buffer.go). While hits do
+// not compete, the buffer applies the use at once, under a TryLock that
+// succeeded, or, if the mutex was taken, leaves it in one spill ring that the
+// next hit applies first. Once hits compete, it appends uses to striped
+// rings that the hit filling half a stripe, or the next write, drains.
+// Draining moves each entry to the front of the recency list, if the entry
+// is still in it. Every put drains before it inserts or evicts, so an
+// eviction sees every use recorded before it.
 //
 // What is promised:
 //
 //   - Exact for one goroutine. If the memo's operations happen one after
 //     another (one goroutine, or goroutines that hand the memo over with
-//     synchronization, and no background work holding the mutex), every hit
-//     finds the mutex free and moves its entry at once: the LRU holds exactly
-//     the keys a textbook LRU holds after the same sequence. This does not
-//     depend on which stack or P the goroutine runs on.
+//     synchronization), every use is applied in the order made, before the
+//     next write: the LRU holds exactly the keys a textbook LRU holds after
+//     the same sequence. This does not depend on which stack or P the
+//     goroutine runs on, nor on fn running on a goroutine of its own.
 //   - Approximate under concurrency. Hits made while other goroutines use
 //     the memo are applied stripe by stripe, so their relative order may
 //     differ from real time, and a hit whose stripe is full while a drain
 //     runs elsewhere is not recorded (the entry keeps its old position).
-//     Len never exceeds the capacity at rest, Stats are exact, and no entry
-//     is lost: only the choice of victim is approximate.
+//     Len never exceeds the capacity, Stats are exact, and no entry is lost:
+//     only the choice of victim is approximate.
 //
 // The list links live in nodes apart from the entries (see list), so the
 // drain's pointer writes never touch the lines that hits read, and a node
@@ -60,9 +63,10 @@ import "sync"
 // # The price
 //
 // Alone, a hit costs an uncontended TryLock and Unlock (two atomic
-// operations on the mutex's line) on top of the index lookup. Shared, it
-// costs a load of the mode flag, one CAS on a stripe line that its goroutine
-// mostly owns alone, and a drain per 32 records. The benchmarks in
+// operations on the mutex's line, which no other core is writing) on top of
+// the index lookup. Shared, it costs a load of the mode flag, one CAS on a
+// stripe line that its goroutine mostly owns alone, and a share of a drain
+// per 32 records; a hit waits for nobody in either mode. The benchmarks in
 // bench_test.go and benchmarks/ measure both against golang-lru and otter.
 //
 // With a TTL, expired entries are not hunted down: a Get that finds one

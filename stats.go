@@ -16,7 +16,9 @@ import (
 //
 // Only Get calls fn, and every Get that misses either starts a call or
 // shares one, so Misses = Loads + Shared (unless Clear reset the counters
-// while a call was in flight).
+// while a call was in flight). GetMany counts each of its keys as one Get. On
+// a MemoizeBatch memo, Loads counts calls of the batch fn, each for many keys,
+// so there Misses - Shared is the number of keys loaded.
 type Stats struct {
 	Hits        uint64        // Gets answered from the cache
 	Misses      uint64        // Gets not answered from the cache (= Loads started by Gets + Shared)
@@ -56,8 +58,9 @@ func (s Stats) String() string {
 		s.Hits, s.Misses, 100*s.HitRatio(), s.Loads, s.LoadErrors, s.Shared,
 		s.Evictions, s.Expirations, s.Collected, s.Len, capacity)
 	if s.Tier != (TierStats{}) {
-		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d)",
-			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits)
+		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d invalidations=%d resyncs=%d listening=%v)",
+			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits,
+			s.Tier.Invalidations, s.Tier.Resyncs, s.Tier.Listening)
 	}
 	return str
 }
@@ -202,10 +205,11 @@ func (o *observer[S, V]) unlock(mu *sync.Mutex) {
 	}
 }
 
-// drop reports a strong entry leaving; one that had already expired when it
-// was evicted or replaced left because of its TTL.
+// drop reports a strong entry leaving. One whose TTL had already passed left
+// because of its TTL, whatever removed it (an eviction, a replacement, Forget
+// or Clear): it is reported as Expired and counted in Expirations.
 func (o *observer[S, V]) drop(e *entry[S, V], now int64, r EvictReason) {
-	if (r == Evicted || r == Replaced) && e.expired(now) {
+	if e.expired(now) {
 		r = Expired
 	}
 	o.dropped(e.key, e.val, r)

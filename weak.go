@@ -52,10 +52,12 @@ func MemoizeWeak[K comparable, T any](fn func(context.Context, K) (*T, error), o
 			reflect.TypeFor[T]()))
 	}
 	cfg := newConfig(opts)
+	rejectBatch(cfg, "MemoizeWeak")
 	d := &direct[K, *T]{}
-	fn, d.tl = linkTier(cfg, fn, canonicalString[K])
+	fn, d.tl = linkTier(cfg, fn, canonicalString[K], d.remember)
 	d.init(fn, cfg, onEvictFor[K, *T](cfg))
 	d.st = newWeakStore[K, T](cfg, &d.obs, &d.mu)
+	d.listen()
 	return &Memo[K, *T]{e: d}
 }
 
@@ -76,10 +78,14 @@ type wref[T any] struct {
 // With a capacity, the most recently used entries are pinned: a window list
 // of them, in use order as in the LRU, with a strong pointer to each value.
 // Only pinned entries have a node, so the window's memory is bounded by the
-// capacity. A hit on a pinned entry logs its use as the LRU does, lock-free;
-// the value is safe from the collector until the log is applied. A hit on an
-// entry that is not pinned pins it at once, under the mutex: a logged use
-// would reach the window too late to save a value its caller drops at once.
+// capacity. A hit on a pinned entry records its use in the read buffer
+// (buffer.go), as the LRU does, never waiting; the value is safe from the
+// collector while pinned, and a dropped record only leaves it where it was in
+// the window. A hit on an entry that is not pinned pins it at once, under the
+// mutex: a buffered use would reach the window too late to save a value its
+// caller drops at once. Clear unpins every entry one by one, so that no old
+// entry, which a hit may still find and record, keeps a node index into the
+// new window.
 type weakStore[S comparable, T any] struct {
 	idx index[S, wref[T]]
 	mu  *sync.Mutex
