@@ -36,12 +36,15 @@ import (
 //   - The main region is a segmented LRU: entries come in on probation and
 //     move to the protected segment (80% of the main region) when used again;
 //     the protected segment's least recent entry falls back to probation.
-//   - A hill climber sizes the window: every sample of requests it compares
-//     the hit ratio with the previous sample's and keeps moving the window's
-//     share in the same direction while that helps, reversing when it hurts,
-//     with steps that shrink over time and restart when the hit ratio jumps
-//     (the workload changed). Recency-heavy traffic grows the window toward a
-//     plain LRU; frequency-heavy traffic shrinks it toward a pure TinyLFU.
+//   - A hill climber sizes the window, starting at 5% of the capacity: every
+//     sample of requests (10 per entry of capacity, at most 50 000, so that
+//     large caches adapt within a realistic trace) it compares the hit ratio
+//     with the previous sample's and keeps moving the window in the same
+//     direction while that helps, reversing when it hurts by more than a
+//     noise tolerance, with steps that shrink over time and restart when the
+//     hit ratio jumps (the workload changed). Recency-heavy traffic grows the
+//     window toward a plain LRU (the window may take the whole capacity);
+//     frequency-heavy traffic and loops shrink it toward a pure TinyLFU.
 //
 // The policy (wtinylfu) is a plain single-threaded structure, tested alone.
 // The store puts it behind the lock-free index: a hit is a lookup plus a
