@@ -379,6 +379,7 @@ func BenchmarkMemoryPerEntry(b *testing.B) {
 		{"store=map", nil},
 		{"store=map-ttl", []memo.Option{memo.WithTTL(time.Hour)}},
 		{"store=lru", []memo.Option{memo.WithCapacity(n)}},
+		{"store=tinylfu", []memo.Option{memo.WithCapacity(n), memo.WithPolicy(memo.TinyLFU)}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			var perEntry float64
@@ -521,4 +522,65 @@ func BenchmarkKeyedHit(b *testing.B) {
 		m := memo.Memoize(func(context.Context, string) (int, error) { return 1, nil })
 		run(b, func() (int, error) { return m.Get(ctx, fmt.Sprintf("%#v", keyBench)) })
 	})
+}
+
+// BenchmarkTinyLFUHit: WithPolicy(TinyLFU) holding the whole Zipf working
+// set, so every Get hits and records its use in the read buffer; the LRU and
+// the unbounded store beside it, over the same stream.
+func BenchmarkTinyLFUHit(b *testing.B) {
+	b.Run("impl=memo-tinylfu", func(b *testing.B) {
+		benchMemoHit(b, identity, memo.WithCapacity(workingSet), memo.WithPolicy(memo.TinyLFU))
+	})
+	b.Run("impl=memo-lru", func(b *testing.B) { benchMemoHit(b, identity, memo.WithCapacity(workingSet)) })
+	b.Run("impl=memo-unbounded", func(b *testing.B) { benchMemoHit(b, identity) })
+}
+
+// BenchmarkTinyLFUMixed: reads (a Get of the Zipf stream over ten times the
+// capacity, so misses load and evict) and writes (a Set of a stream key) in
+// the given proportions. The hit-ratio metric is what the policy achieved.
+func BenchmarkTinyLFUMixed(b *testing.B) {
+	for _, reads := range []int{75, 50} {
+		for _, p := range []memo.Policy{memo.TinyLFU, memo.LRU} {
+			b.Run(fmt.Sprintf("reads=%d/policy=%v", reads, p), func(b *testing.B) {
+				modes(b, func(b *testing.B, parallel bool) { benchMixed(b, parallel, reads, p) })
+			})
+		}
+	}
+}
+
+func benchMixed(b *testing.B, parallel bool, reads int, p memo.Policy) {
+	const capacity = workingSet / 10
+	m := memo.Memoize(func(_ context.Context, k int) (int, error) { return k, nil },
+		memo.WithCapacity(capacity), memo.WithPolicy(p))
+	ctx := context.Background()
+	keys := zipfStream(1)
+	op := func(i int) {
+		k := keys[i&(streamLen-1)]
+		if i*7%100 < reads {
+			_, _ = m.Get(ctx, k)
+		} else {
+			m.Set(k, k)
+		}
+	}
+	for i := range streamLen {
+		op(i)
+	}
+	before := m.Stats()
+	b.ReportAllocs()
+	b.ResetTimer()
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			for i := rand.IntN(streamLen); pb.Next(); i++ {
+				op(i)
+			}
+		})
+	} else {
+		for i := 0; b.Loop(); i++ {
+			op(i)
+		}
+	}
+	b.StopTimer()
+	after := m.Stats()
+	hits, misses := after.Hits-before.Hits, after.Misses-before.Misses
+	b.ReportMetric(100*float64(hits)/float64(max(hits+misses, 1)), "hit%")
 }

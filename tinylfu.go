@@ -1,6 +1,7 @@
 package memo
 
 import (
+	"math"
 	"sync"
 )
 
@@ -35,12 +36,15 @@ import (
 //   - The main region is a segmented LRU: entries come in on probation and
 //     move to the protected segment (80% of the main region) when used again;
 //     the protected segment's least recent entry falls back to probation.
-//   - A hill climber sizes the window: every sample of requests it compares
-//     the hit ratio with the previous sample's and keeps moving the window's
-//     share in the same direction while that helps, reversing when it hurts,
-//     with steps that shrink over time and restart when the hit ratio jumps
-//     (the workload changed). Recency-heavy traffic grows the window toward a
-//     plain LRU; frequency-heavy traffic shrinks it toward a pure TinyLFU.
+//   - A hill climber sizes the window, starting at 5% of the capacity: every
+//     sample of requests (10 per entry of capacity, at most 50 000, so that
+//     large caches adapt within a realistic trace) it compares the hit ratio
+//     with the previous sample's and keeps moving the window in the same
+//     direction while that helps, reversing when it hurts by more than a
+//     noise tolerance, with steps that shrink over time and restart when the
+//     hit ratio jumps (the workload changed). Recency-heavy traffic grows the
+//     window toward a plain LRU (the window may take the whole capacity);
+//     frequency-heavy traffic and loops shrink it toward a pure TinyLFU.
 //
 // The policy (wtinylfu) is a plain single-threaded structure, tested alone.
 // The store puts it behind the lock-free index: a hit is a lookup plus a
@@ -272,9 +276,6 @@ func (p *wtinylfu[S, V]) count(hit bool) {
 		return
 	}
 	if d := p.climber.record(hit); d != 0 {
-		if climbHook != nil {
-			climbHook(p.climber.prev, p.maxWindow+d)
-		}
 		p.setWindow(p.maxWindow + d)
 		p.demote()
 	}
@@ -290,20 +291,21 @@ type climber struct {
 	initialStep    float64
 }
 
-var climbHook func(float64, int)
-
-var (
+// The climber's settings, tuned on every recorded trace at every size (see
+// benchmarks/README.md), never on one.
+const (
+	initialWindow  = 0.05   // share of the capacity, before the climber moves it
 	climbStepShare = 0.0625 // the first step: 6.25% of the capacity
 	climbDecay     = 0.98   // each sample's step is this much of the last one
 	climbRestart   = 0.05   // a change of hit ratio this large restarts the steps
-	climbSample    = 10.0   // requests per sample, per entry of capacity
-	climbMinSample = 640
-	climbMaxSample = 1 << 40
-	initialWindow  = 0.01 // share of the capacity, before the climber moves it
+	climbTolerance = 0.001  // a drop smaller than this is noise, not a reason to turn
+	climbSample    = 10     // requests per sample, per entry of capacity...
+	climbMinSample = 640    // ...but at least this many
+	climbMaxSample = 50_000 // and at most this many, so that large caches adapt
 )
 
 func (c *climber) init(capacity int) {
-	*c = climber{sample: min(max(int(climbSample*float64(capacity)), climbMinSample), climbMaxSample), prev: -1}
+	*c = climber{sample: min(max(climbSample*capacity, climbMinSample), climbMaxSample), prev: -1}
 	c.initialStep = max(1, climbStepShare*float64(capacity))
 	c.step = c.initialStep
 }
@@ -326,15 +328,11 @@ func (c *climber) record(hit bool) int {
 	}
 	delta := rate - c.prev
 	c.prev = rate
-	if delta < 0 {
+	if delta < -climbTolerance {
 		c.step = -c.step
 	}
-	if delta >= climbRestart || delta <= -climbRestart {
-		if c.step < 0 {
-			c.step = -c.initialStep
-		} else {
-			c.step = c.initialStep
-		}
+	if math.Abs(delta) >= climbRestart {
+		c.step = math.Copysign(c.initialStep, c.step)
 	} else {
 		c.step *= climbDecay
 	}
