@@ -32,6 +32,9 @@ type server struct {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(child())
+	}
 	s, err := startServer()
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -80,7 +83,7 @@ func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
 func (s *server) start() error {
 	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
+		"--save", "", "--appendonly", "no", "--enable-debug-command", "yes", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}
