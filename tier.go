@@ -36,6 +36,7 @@ type TierStats struct {
 	Misses     uint64 // fetches that called load
 	Errors     uint64 // failed or timed-out calls to the tier, and values it could not decode
 	LeaseWaits uint64 // fetches that waited for another process's load of the same key
+	Refused    uint64 // values over the tier's size limit, not read from it or not written to it
 }
 
 // WithTier puts t under the memo's own store: see Tier. V is inferred from t
