@@ -56,8 +56,8 @@ func (s Stats) String() string {
 		s.Hits, s.Misses, 100*s.HitRatio(), s.Loads, s.LoadErrors, s.Shared,
 		s.Evictions, s.Expirations, s.Collected, s.Len, capacity)
 	if s.Tier != (TierStats{}) {
-		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d)",
-			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits)
+		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d refused=%d)",
+			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits, s.Tier.Refused)
 	}
 	return str
 }

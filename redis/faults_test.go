@@ -362,3 +362,123 @@ func TestClearWithANonUTF8Prefix(t *testing.T) {
 		assert.Equal(t, int64(1), n, "only the tier's own key is gone")
 	}
 }
+
+// 6. A value over the maximum size is refused both ways and counted: one
+// planted in Redis is neither decoded nor served (fn is called and its value
+// replaces it), and one that fn returns is returned but not written.
+func TestOversizedValueIsRefusedAndCounted(t *testing.T) {
+	c := client(t)
+	ctx := context.Background()
+	tier := memoredis.New[rate](c, prefix(t), nil, memoredis.WithMaxValueSize(1024))
+	big := rate{strings.Repeat("x", 4096), 1}
+	planted, err := memoredis.JSON[rate]{}.Marshal(big)
+	require.NoError(t, err)
+	require.NoError(t, c.Set(ctx, tier.ValueKey("planted"), planted, 0).Err())
+
+	var calls atomic.Int64
+	v, err := tier.Fetch(ctx, "planted", func(context.Context) (rate, error) { calls.Add(1); return rate{"small", 1}, nil })
+	require.NoError(t, err)
+	assert.Equal(t, rate{"small", 1}, v, "the oversized value is not served")
+	assert.Equal(t, int64(1), calls.Load())
+	assert.Equal(t, uint64(1), tier.Stats().Refused)
+	raw, err := c.Get(ctx, tier.ValueKey("planted")).Result()
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"Pair":"small","Value":1}`, raw, "and the load replaced it")
+
+	v, err = tier.Fetch(ctx, "grows", func(context.Context) (rate, error) { return big, nil })
+	require.NoError(t, err)
+	assert.Equal(t, big, v, "an oversized value from fn still answers its caller")
+	assert.Equal(t, uint64(2), tier.Stats().Refused)
+	n, err := c.Exists(ctx, tier.ValueKey("grows")).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "but is not written")
+	assert.Zero(t, tier.Stats().Errors, "a refusal is not a Redis error")
+}
+
+// 7. With the JSON codec, the key fingerprint follows what JSON writes: a
+// version of a type that adds only an unexported or a `json:"-"` field
+// shares the older version's values, one that renames a JSON field does not.
+func TestJSONFingerprintFollowsWhatJSONWrites(t *testing.T) {
+	c := client(t)
+	pfx := prefix(t)
+	assert.Equal(t, 1, fetchItemV1(t, c, pfx), "the first version loads")
+	assert.Equal(t, 0, fetchItemV2(t, c, pfx), "an unexported field more encodes alike: shared")
+	assert.Equal(t, 1, fetchItemV3(t, c, pfx), "a renamed JSON field is another shape: not shared")
+}
+
+// The three versions of one type, item, each declared in its own function,
+// as three releases of a program would have it.
+
+func fetchItemV1(t *testing.T, c *redis.Client, pfx string) (calls int) {
+	type item struct{ Name string }
+	_, err := memoredis.New[item](c, pfx, nil).Fetch(context.Background(), "k",
+		func(context.Context) (item, error) { calls++; return item{"a"}, nil })
+	require.NoError(t, err)
+	return calls
+}
+
+func fetchItemV2(t *testing.T, c *redis.Client, pfx string) (calls int) {
+	type item struct {
+		Name  string
+		cache int
+		Debug string `json:"-"`
+	}
+	v, err := memoredis.New[item](c, pfx, nil).Fetch(context.Background(), "k",
+		func(context.Context) (item, error) { calls++; return item{"b", 1, "x"}, nil })
+	require.NoError(t, err)
+	if calls == 0 {
+		assert.Equal(t, item{Name: "a"}, v)
+	}
+	return calls
+}
+
+func fetchItemV3(t *testing.T, c *redis.Client, pfx string) (calls int) {
+	type item struct {
+		Name string `json:"name"`
+	}
+	_, err := memoredis.New[item](c, pfx, nil).Fetch(context.Background(), "k",
+		func(context.Context) (item, error) { calls++; return item{"c"}, nil })
+	require.NoError(t, err)
+	return calls
+}
+
+// 7. A value type that the JSON codec cannot encode fails in New, naming the
+// culprit, instead of failing on every miss; another codec may take it.
+func TestNewRefusesAValueTypeJSONCannotEncode(t *testing.T) {
+	c := client(t)
+	type job struct {
+		ID   int
+		Done chan struct{}
+	}
+	assert.PanicsWithValue(t,
+		"memoredis: New: the default JSON codec cannot encode memoredis_test.job: memoredis_test.job.Done is a chan; pass a Codec that can (memoredis.Funcs)",
+		func() { memoredis.New[job](c, prefix(t), nil) })
+	assert.Panics(t, func() { memoredis.New[map[[2]int]string](c, prefix(t), nil) }, "map keys JSON cannot write")
+	assert.Panics(t, func() { memoredis.New[[]complex128](c, prefix(t), nil) })
+	assert.NotPanics(t, func() { memoredis.New[map[int]*time.Time](c, prefix(t), nil) })
+	assert.NotPanics(t, func() {
+		memoredis.New[job](c, prefix(t), memoredis.Funcs[job]{
+			MarshalFunc:   func(j job) ([]byte, error) { return []byte(strconv.Itoa(j.ID)), nil },
+			UnmarshalFunc: func(b []byte, j *job) (err error) { j.ID, err = strconv.Atoi(string(b)); return err },
+		})
+	})
+}
+
+// New refuses what would corrupt keys or make no sense, naming the option.
+func TestNewRefusesBadOptionsAndPrefixes(t *testing.T) {
+	c := client(t)
+	assert.PanicsWithValue(t,
+		`memoredis: New: prefix "a{}b" holds an empty hash tag {}: a key's value and lease would land in different Redis Cluster slots`,
+		func() { memoredis.New[int](c, "a{}b", nil) })
+	for name, opt := range map[string]memoredis.Option{
+		"WithMaxValueSize(0)": memoredis.WithMaxValueSize(0),
+		"WithTTL(500µs)":      memoredis.WithTTL(500 * time.Microsecond),
+		"WithLease(0)":        memoredis.WithLease(0),
+		"WithCallTimeout(0)":  memoredis.WithCallTimeout(0),
+		"WithPoll(10ms, 1ms)": memoredis.WithPoll(10*time.Millisecond, time.Millisecond),
+		"WithCooldown(-1s)":   memoredis.WithCooldown(-time.Second),
+	} {
+		assert.Panics(t, func() { memoredis.New[int](c, "p", nil, opt) }, name)
+	}
+	assert.NotPanics(t, func() { memoredis.New[int](c, "{rates}", nil) }, "a prefix with its own hash tag")
+}
