@@ -56,8 +56,8 @@ func (s Stats) String() string {
 		s.Hits, s.Misses, 100*s.HitRatio(), s.Loads, s.LoadErrors, s.Shared,
 		s.Evictions, s.Expirations, s.Collected, s.Len, capacity)
 	if s.Tier != (TierStats{}) {
-		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d refused=%d)",
-			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits, s.Tier.Refused)
+		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d refused=%d clear-failures=%d)",
+			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits, s.Tier.Refused, s.Tier.ClearFailures)
 	}
 	return str
 }

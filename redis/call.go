@@ -24,41 +24,53 @@ package memoredis
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 type result[T any] struct {
-	v   T
-	err error
+	v    T
+	err  error
+	cool *atomic.Int64 // the cooldown of the master that served key, on a cluster
 }
 
 // do runs f with the call timeout and returns its result, or the deadline's
-// error once the timeout has passed, then judges the error (see judge).
-func do[T, V any](t *Tier[V], ctx context.Context, f func(context.Context) (T, error)) (T, error) {
+// error once the timeout has passed, then judges the error (see judge). key
+// is the Redis key f is about, which on a cluster says whose cooldown a
+// failure starts ("" for the whole tier).
+func do[T, V any](t *Tier[V], ctx context.Context, key string, f func(context.Context) (T, error)) (T, error) {
 	c, cancel := context.WithTimeout(ctx, t.o.timeout)
 	defer cancel()
 	ch := make(chan result[T], 1)
 	go func() {
+		var cool *atomic.Int64
+		if t.cluster != nil && key != "" {
+			cool = t.cluster.learn(c, key)
+		}
 		v, err := f(c)
-		ch <- result[T]{v, err}
+		ch <- result[T]{v, err, cool}
 	}()
 	var r result[T]
 	select {
 	case r = <-ch:
 	case <-c.Done():
 		r.err = c.Err()
+		if t.cluster != nil && key != "" {
+			r.cool = t.cluster.cooldownOf(key)
+		}
 	}
-	return r.v, t.judge(ctx, r.err)
+	return r.v, t.judge(ctx, r.cool, r.err)
 }
 
 // judge counts err and returns it. A missing key (redis.Nil) and the
 // caller's own context ending are not Redis's fault. A WRONGTYPE reply means
 // one key holds something the tier did not write: an error of that key,
 // counted but without the cooldown, so that other keys keep being served.
-// Anything else (a timeout, a refused connection) starts the cooldown.
-func (t *Tier[V]) judge(ctx context.Context, err error) error {
+// Anything else (a timeout, a refused connection) starts the cooldown: cool,
+// a cluster master's, or the tier's when cool is nil.
+func (t *Tier[V]) judge(ctx context.Context, cool *atomic.Int64, err error) error {
 	switch {
 	case err == nil, errors.Is(err, redis.Nil):
 		return err
@@ -69,11 +81,26 @@ func (t *Tier[V]) judge(ctx context.Context, err error) error {
 		return err
 	}
 	t.errs.Add(1)
-	t.downUntil.Store(time.Now().Add(t.o.cooldown).UnixNano())
+	if cool == nil {
+		cool = &t.downUntil
+	}
+	cool.Store(time.Now().Add(t.o.cooldown).UnixNano())
 	return err
 }
 
 func isWrongType(err error) bool { return redis.HasErrorPrefix(err, "WRONGTYPE") }
 
-// down reports whether the tier is in its cooldown.
-func (t *Tier[V]) down() bool { return time.Now().UnixNano() < t.downUntil.Load() }
+// down reports whether the tier, or on a cluster the master of key, is in
+// its cooldown.
+func (t *Tier[V]) down(key string) bool {
+	now := time.Now().UnixNano()
+	if now < t.downUntil.Load() {
+		return true
+	}
+	if t.cluster != nil {
+		if cool := t.cluster.cooldownOf(key); cool != nil && now < cool.Load() {
+			return true
+		}
+	}
+	return false
+}

@@ -157,7 +157,10 @@ const childGoroutines, childKeys = 20, 40
 // stdin, gets childKeys cold keys from childGoroutines goroutines with an
 // instant fn, and prints how many times fn ran.
 func child() int {
-	c := redis.NewClient(&redis.Options{Addr: os.Getenv("MEMOREDIS_ADDR")})
+	var c redis.UniversalClient = redis.NewClient(&redis.Options{Addr: os.Getenv("MEMOREDIS_ADDR")})
+	if addrs := os.Getenv("MEMOREDIS_CLUSTER"); addrs != "" {
+		c = newClusterClient(strings.Split(addrs, ","))
+	}
 	defer c.Close()
 	var calls atomic.Int64
 	// A generous call timeout: this test is about dedupe, and a loaded
@@ -186,7 +189,6 @@ func child() int {
 		fmt.Fprintln(os.Stderr, "a Get failed or returned another key's value")
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "child: %+v\n", tier.Stats())
 	fmt.Println("calls", calls.Load())
 	return 0
 }
@@ -197,6 +199,12 @@ func TestFleetCallsFnOncePerKeyAcrossProcesses(t *testing.T) {
 	if srv == nil {
 		t.Skip(skipReason)
 	}
+	assert.Equal(t, childKeys, runFleet(t, "MEMOREDIS_ADDR="+srv.addr()), "fn runs once per key across 4 processes")
+}
+
+// runFleet runs 4 child processes with env against one prefix, starts their
+// Gets at once, and returns their calls of fn in all.
+func runFleet(t *testing.T, env string) int {
 	type proc struct {
 		cmd   *exec.Cmd
 		stdin interface{ Write([]byte) (int, error) }
@@ -205,7 +213,7 @@ func TestFleetCallsFnOncePerKeyAcrossProcesses(t *testing.T) {
 	procs := make([]proc, 4)
 	for i := range procs {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"=1", "MEMOREDIS_ADDR="+srv.addr(), "MEMOREDIS_PREFIX="+prefix(t))
+		cmd.Env = append(os.Environ(), childEnv+"=1", env, "MEMOREDIS_PREFIX="+prefix(t))
 		cmd.Stderr = os.Stderr
 		stdin, err := cmd.StdinPipe()
 		require.NoError(t, err)
@@ -231,7 +239,7 @@ func TestFleetCallsFnOncePerKeyAcrossProcesses(t *testing.T) {
 		total += n
 		require.NoError(t, p.cmd.Wait())
 	}
-	assert.Equal(t, childKeys, total, "fn runs once per key across 4 processes")
+	return total
 }
 
 // 4. Forget during a load in flight is never undone by it, whether the

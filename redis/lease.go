@@ -98,7 +98,7 @@ type acquireReply struct {
 
 // acquire runs acquireScript (see the file's opening).
 func (t *Tier[V]) acquire(ctx context.Context, vk, lk, token string, skip bool) (acquireReply, error) {
-	return do(t, ctx, func(c context.Context) (acquireReply, error) {
+	return do(t, ctx, vk, func(c context.Context) (acquireReply, error) {
 		skipArg := "0"
 		if skip {
 			skipArg = "1"
@@ -135,7 +135,7 @@ func parseAcquire(res []any) (acquireReply, error) {
 // caller has given up (a completed value is worth keeping), and a failure is
 // counted and otherwise ignored: Redis is a cache of fn, not its source.
 func (t *Tier[V]) finish(ctx context.Context, vk, lk, token, mode string, data []byte) {
-	_, _ = do(t, context.WithoutCancel(ctx), func(c context.Context) (int64, error) {
+	_, _ = do(t, context.WithoutCancel(ctx), vk, func(c context.Context) (int64, error) {
 		return finishScript.Run(c, t.client, []string{vk, lk},
 			token, mode, data, strconv.FormatInt(t.o.ttl.Milliseconds(), 10)).Int64()
 	})

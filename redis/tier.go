@@ -23,6 +23,10 @@
 // did not write (another Redis type, a lease without expiry, a value over the
 // maximum size) are that key's problem: they are replaced by the next load,
 // and never slow down or cool down the tier for other keys.
+//
+// On a Redis Cluster (a *redis.ClusterClient), every command of one key stays
+// in one slot, Clear reaches every master, and a master that fails cools down
+// its own keys only (see cluster.go).
 package memoredis
 
 import (
@@ -94,6 +98,8 @@ type Tier[V any] struct {
 
 	downUntil                          atomic.Int64 // unix nanoseconds; Redis is skipped until then
 	hits, misses, errs, waits, refused atomic.Uint64
+	clearFails                         atomic.Uint64
+	cluster                            *clusterState // nil unless client is a *redis.ClusterClient
 }
 
 var _ memo.Tier[int] = (*Tier[int])(nil)
@@ -127,17 +133,18 @@ func New[V any](client redis.UniversalClient, prefix string, codec Codec[V], opt
 		panic(fmt.Sprintf("memoredis: New: invalid options: WithTTL(%v) WithCallTimeout(%v) WithLease(%v) WithPoll(%v, %v) WithCooldown(%v) WithMaxValueSize(%d)",
 			o.ttl, o.timeout, o.lease, o.pollMin, o.pollMax, o.cooldown, o.maxValue))
 	}
-	return &Tier[V]{client: client, ns: prefix + ":" + fingerprint(codec) + ":", codec: codec, o: o}
+	return &Tier[V]{client: client, ns: prefix + ":" + fingerprint(codec) + ":", codec: codec, o: o,
+		cluster: newClusterState(client)}
 }
 
 // Fetch returns key's value from Redis, or calls load, writes its value to
 // Redis and returns it; see the package documentation. A panic or
 // runtime.Goexit in load releases the lease and goes on up to the caller.
 func (t *Tier[V]) Fetch(ctx context.Context, key string, load func(context.Context) (V, error)) (V, error) {
-	if t.down() {
+	vk, lk := t.valueKey(key), t.leaseKey(key)
+	if t.down(vk) {
 		return load(ctx)
 	}
-	vk, lk := t.valueKey(key), t.leaseKey(key)
 	v, state := t.read(ctx, vk)
 	switch state {
 	case readHit:
@@ -254,7 +261,7 @@ const (
 // size plus one byte: a longer value is refused without reading it whole.
 func (t *Tier[V]) read(ctx context.Context, key string) (V, readState) {
 	var zero V
-	data, err := do(t, ctx, func(c context.Context) ([]byte, error) {
+	data, err := do(t, ctx, key, func(c context.Context) ([]byte, error) {
 		return t.client.GetRange(c, key, 0, int64(t.o.maxValue)).Bytes()
 	})
 	switch {
@@ -289,38 +296,54 @@ func (t *Tier[V]) decode(data []byte) (V, bool) {
 // flight in any process writes nothing (see lease.go). A Forget that fails
 // (Redis down or slow) is counted in TierStats.Errors and leaves the value.
 func (t *Tier[V]) Forget(key string) {
-	_, _ = do(t, context.Background(), func(c context.Context) (int64, error) {
-		return t.client.Del(c, t.valueKey(key), t.leaseKey(key)).Result()
+	vk := t.valueKey(key)
+	_, _ = do(t, context.Background(), vk, func(c context.Context) (int64, error) {
+		return t.client.Del(c, vk, t.leaseKey(key)).Result()
 	})
 }
 
 // Clear deletes every key of the tier, values and leases, with SCAN and
-// UNLINK, never KEYS. It may run for a while on a large keyspace: each batch
-// has the call timeout, and Clear stops at the first failure (counted in
-// TierStats.Errors). A load whose lease it deleted writes nothing; a load
-// that writes its value while Clear runs may leave that value.
+// UNLINK, never KEYS; on a Redis Cluster, on every master. It may run for a
+// while on a large keyspace: each batch has the call timeout. A Clear that
+// cannot finish (a batch fails, a master is down) stops there, on that master
+// only, and counts one in TierStats.ClearFailures (and the failed call in
+// Errors): the keys it had not reached stay in Redis until their TTL, or a
+// later Clear. A load whose lease it deleted writes nothing; a load that
+// writes its value while Clear runs may leave that value.
 func (t *Tier[V]) Clear() {
 	match := escapeGlob(t.ns) + "*"
+	var ok bool
+	if t.cluster != nil {
+		ok = t.clearCluster(match)
+	} else {
+		ok = t.clearServer(match)
+	}
+	if !ok {
+		t.clearFails.Add(1)
+	}
+}
+
+// clearServer is Clear on one Redis server: SCAN pages, each deleted with
+// one UNLINK.
+func (t *Tier[V]) clearServer(match string) bool {
 	var cursor uint64
 	for {
-		type page struct {
-			keys   []string
-			cursor uint64
-		}
-		p, err := do(t, context.Background(), func(c context.Context) (page, error) {
+		p, err := do(t, context.Background(), "", func(c context.Context) (page, error) {
 			keys, cursor, err := t.client.Scan(c, cursor, match, 1000).Result()
 			return page{keys, cursor}, err
 		})
 		if err != nil {
-			return
+			return false
 		}
 		if len(p.keys) > 0 {
-			_, _ = do(t, context.Background(), func(c context.Context) (int64, error) {
+			if _, err := do(t, context.Background(), "", func(c context.Context) (int64, error) {
 				return t.client.Unlink(c, p.keys...).Result()
-			})
+			}); err != nil {
+				return false
+			}
 		}
 		if cursor = p.cursor; cursor == 0 {
-			return
+			return true
 		}
 	}
 }
@@ -328,7 +351,7 @@ func (t *Tier[V]) Clear() {
 // Stats returns the tier's counters.
 func (t *Tier[V]) Stats() memo.TierStats {
 	return memo.TierStats{Hits: t.hits.Load(), Misses: t.misses.Load(), Errors: t.errs.Load(),
-		LeaseWaits: t.waits.Load(), Refused: t.refused.Load()}
+		LeaseWaits: t.waits.Load(), Refused: t.refused.Load(), ClearFailures: t.clearFails.Load()}
 }
 
 func newToken() string {
