@@ -41,12 +41,18 @@ type result[T any] struct {
 // is the Redis key f is about, which on a cluster says whose cooldown a
 // failure starts ("" for the whole tier).
 func do[T, V any](t *Tier[V], ctx context.Context, key string, f func(context.Context) (T, error)) (T, error) {
+	return doWith(t, ctx, key, nil, f)
+}
+
+// doWith is do with a given cooldown (a cluster master's, for the calls of
+// Clear to that master), when cool is not nil.
+func doWith[T, V any](t *Tier[V], ctx context.Context, key string, cool *atomic.Int64, f func(context.Context) (T, error)) (T, error) {
 	c, cancel := context.WithTimeout(ctx, t.o.timeout)
 	defer cancel()
 	ch := make(chan result[T], 1)
 	go func() {
-		var cool *atomic.Int64
-		if t.cluster != nil && key != "" {
+		cool := cool
+		if cool == nil && t.cluster != nil && key != "" {
 			cool = t.cluster.learn(c, key)
 		}
 		v, err := f(c)
@@ -56,8 +62,8 @@ func do[T, V any](t *Tier[V], ctx context.Context, key string, f func(context.Co
 	select {
 	case r = <-ch:
 	case <-c.Done():
-		r.err = c.Err()
-		if t.cluster != nil && key != "" {
+		r.err, r.cool = c.Err(), cool
+		if cool == nil && t.cluster != nil && key != "" {
 			r.cool = t.cluster.cooldownOf(key)
 		}
 	}

@@ -58,12 +58,17 @@ func (s *clusterState) learn(ctx context.Context, key string) *atomic.Int64 {
 	if err != nil {
 		return nil
 	}
-	addr := node.Options().Addr
+	cool := s.nodeCooldown(node.Options().Addr)
+	s.slots[slot(key)].Store(cool)
+	return cool
+}
+
+// nodeCooldown returns the cooldown of the master at addr.
+func (s *clusterState) nodeCooldown(addr string) *atomic.Int64 {
 	cool, ok := s.nodes.Load(addr)
 	if !ok {
 		cool, _ = s.nodes.LoadOrStore(addr, new(atomic.Int64))
 	}
-	s.slots[slot(key)].Store(cool.(*atomic.Int64))
 	return cool.(*atomic.Int64)
 }
 
@@ -81,11 +86,13 @@ func (t *Tier[V]) clearCluster(match string) bool {
 	return err == nil && !failed.Load()
 }
 
-// clearNode deletes the keys matching match on one node, page by page.
+// clearNode deletes the keys matching match on one node, page by page; a
+// failure cools down that node only.
 func (t *Tier[V]) clearNode(node *redis.Client, match string) bool {
+	cool := t.cluster.nodeCooldown(node.Options().Addr)
 	var cursor uint64
 	for {
-		p, err := do(t, context.Background(), "", func(c context.Context) (page, error) {
+		p, err := doWith(t, context.Background(), "", cool, func(c context.Context) (page, error) {
 			keys, cursor, err := node.Scan(c, cursor, match, 1000).Result()
 			return page{keys, cursor}, err
 		})
@@ -93,7 +100,7 @@ func (t *Tier[V]) clearNode(node *redis.Client, match string) bool {
 			return false
 		}
 		if len(p.keys) > 0 {
-			_, err = do(t, context.Background(), "", func(c context.Context) ([]redis.Cmder, error) {
+			_, err = doWith(t, context.Background(), "", cool, func(c context.Context) ([]redis.Cmder, error) {
 				pipe := node.Pipeline()
 				for _, k := range p.keys {
 					pipe.Unlink(c, k)

@@ -288,4 +288,21 @@ func TestClusterMasterKilledMidRun(t *testing.T) {
 		left += int(n)
 	}
 	assert.Zero(t, left, "the live masters are cleared all the same")
+
+	// The failed Clear cooled down the dead master only: a new key of a
+	// live master is written.
+	var live string
+	for i := 0; live == ""; i++ {
+		k := fmt.Sprint("after-clear-", i)
+		node, err := c.MasterForKey(ctx, tier.ValueKey(k))
+		require.NoError(t, err)
+		if node.Options().Addr != victim.addr() {
+			live = k
+		}
+	}
+	_, err := tier.Fetch(ctx, live, func(context.Context) (rate, error) { return rate{live, 1}, nil })
+	require.NoError(t, err)
+	n, err := c.Exists(ctx, tier.ValueKey(live)).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n, "a key of a live master is still written after the failed Clear")
 }
