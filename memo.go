@@ -54,9 +54,12 @@ func Memoize[K comparable, V any](fn func(context.Context, K) (V, error), opts .
 	return &Memo[K, V]{e: d}
 }
 
-// newStrongStore picks the store for strong values: an LRU when the memo has
-// a capacity, else the map store.
+// newStrongStore picks the store for strong values: an LRU or a TinyLFU
+// (WithPolicy) when the memo has a capacity, else the map store.
 func newStrongStore[S comparable, V any](cfg config, obs *observer[S, V], mu *sync.Mutex) store[S, V] {
+	if cfg.capacity > 0 && cfg.policy == TinyLFU {
+		return newTinyLFUStore(cfg.capacity, int64(cfg.ttl), obs, mu)
+	}
 	if cfg.capacity > 0 {
 		return newLRUStore(cfg.capacity, int64(cfg.ttl), obs, mu)
 	}
