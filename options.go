@@ -19,6 +19,8 @@ type config struct {
 	tier      any // a Tier[V], checked likewise
 	policy    Policy
 	policySet bool // WithPolicy was given
+
+	batch *batchConfig // WithBatch, for MemoizeBatch only (batch.go)
 }
 
 func newConfig(opts []Option) config {
@@ -37,6 +39,12 @@ func newConfig(opts []Option) config {
 // used entry to make room, like Python's lru_cache(maxsize=n). A Get that hits
 // counts as a use; Peek does not. 0 means unbounded, the default. A negative n
 // panics.
+//
+// The order is exact for operations that happen one after another (one
+// goroutine, or goroutines handing the memo over): the memo then holds
+// exactly the keys a textbook LRU would. Hits made concurrently by several
+// goroutines are applied in an approximate order, and a hit may go unrecorded
+// when its buffer is full; Len never exceeds n and Stats stay exact.
 func WithCapacity(n int) Option {
 	if n < 0 {
 		panic(fmt.Sprintf("memo: WithCapacity(%d): capacity must be >= 0 (0 means unbounded)", n))

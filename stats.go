@@ -16,7 +16,9 @@ import (
 //
 // Only Get calls fn, and every Get that misses either starts a call or
 // shares one, so Misses = Loads + Shared (unless Clear reset the counters
-// while a call was in flight).
+// while a call was in flight). GetMany counts each of its keys as one Get. On
+// a MemoizeBatch memo, Loads counts calls of the batch fn, each for many keys,
+// so there Misses - Shared is the number of keys loaded.
 type Stats struct {
 	Hits        uint64        // Gets answered from the cache
 	Misses      uint64        // Gets not answered from the cache (= Loads started by Gets + Shared)
@@ -56,8 +58,9 @@ func (s Stats) String() string {
 		s.Hits, s.Misses, 100*s.HitRatio(), s.Loads, s.LoadErrors, s.Shared,
 		s.Evictions, s.Expirations, s.Collected, s.Len, capacity)
 	if s.Tier != (TierStats{}) {
-		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d refused=%d clear-failures=%d)",
-			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits, s.Tier.Refused, s.Tier.ClearFailures)
+		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d refused=%d clear-failures=%d invalidations=%d resyncs=%d listening=%v)",
+			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits, s.Tier.Refused, s.Tier.ClearFailures,
+			s.Tier.Invalidations, s.Tier.Resyncs, s.Tier.Listening)
 	}
 	return str
 }

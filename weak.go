@@ -52,10 +52,12 @@ func MemoizeWeak[K comparable, T any](fn func(context.Context, K) (*T, error), o
 			reflect.TypeFor[T]()))
 	}
 	cfg := newConfig(opts)
+	rejectBatch(cfg, "MemoizeWeak")
 	d := &direct[K, *T]{}
-	fn, d.tl = linkTier(cfg, fn, canonicalString[K])
+	fn, d.tl = linkTier(cfg, fn, canonicalString[K], d.remember)
 	d.init(fn, cfg, onEvictFor[K, *T](cfg))
 	d.st = newWeakStore[K, T](cfg, &d.obs, &d.mu)
+	d.listen()
 	return &Memo[K, *T]{e: d}
 }
 

@@ -36,6 +36,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(child())
 	}
+	if os.Getenv(workerEnv) != "" {
+		os.Exit(runWorker()) // a process of the fleet tests (invalidate_test.go)
+	}
 	s, err := startServer()
 	if err != nil {
 		if os.Getenv("CI") != "" {

@@ -77,7 +77,7 @@ func main() {
 	traceRows := parseTraceRows(readIfAny(filepath.Join(resDir, "traces.txt")))
 
 	tables := map[string]string{
-		"machine":  fmt.Sprintf("Measured on %s, with `go run ./cmd/report -count %d` (medians of %d runs).\n", machine, res.samples, res.samples),
+		"machine":  fmt.Sprintf("Measured on %s, with `go run ./cmd/report -count %d` (medians of %d runs; hit and mixed tables also give the fastest and slowest run).\n", machine, res.samples, res.samples),
 		"hit":      hitTable(res),
 		"mixed":    mixedTable(res),
 		"herd":     herdTable(res),
@@ -168,6 +168,28 @@ func (r results) median(name, unit string) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
+// minMax returns the smallest and largest sample of a benchmark's unit, or
+// -1, -1 if it did not run.
+func (r results) minMax(name, unit string) (lo, hi float64) {
+	v := r.vals[name][unit]
+	if len(v) == 0 {
+		return -1, -1
+	}
+	return slices.Min(v), slices.Max(v)
+}
+
+// nsSpread formats a benchmark's ns/op as the median with the smallest and
+// largest of the runs, so that a table shows how steady a figure is:
+// "36.4 ns (35.9–37.8)".
+func nsSpread(r results, name string) string {
+	med := r.median(name, "ns/op")
+	if med < 0 {
+		return "–"
+	}
+	lo, hi := r.minMax(name, "ns/op")
+	return fmt.Sprintf("%s (%s–%s)", ns(med), strings.TrimSuffix(ns(lo), " ns"), strings.TrimSuffix(ns(hi), " ns"))
+}
+
 // name builds a benchmark's full name; cpu 1 has no suffix.
 func name(parts string, cpu int) string {
 	if cpu == 1 {
@@ -201,14 +223,16 @@ var floor = "sync.Map"
 
 func hitTable(r results) string {
 	var sb strings.Builder
-	sb.WriteString("| peer | serial | × sync.Map | parallel, 2 cores | × sync.Map | allocs/op |\n|---|---:|---:|---:|---:|---:|\n")
+	sb.WriteString("| peer | serial, median (min–max) | × sync.Map | parallel, 2 cores, median (min–max) | × sync.Map | allocs/op |\n|---|---:|---:|---:|---:|---:|\n")
 	fs := r.median(name("Hit/peer="+floor+"/mode=serial", 1), "ns/op")
 	fp := r.median(name("Hit/peer="+floor+"/mode=parallel", 2), "ns/op")
 	for _, p := range benchmarks.Peers {
 		s := r.median(name("Hit/peer="+p.Name+"/mode=serial", 1), "ns/op")
 		par := r.median(name("Hit/peer="+p.Name+"/mode=parallel", 2), "ns/op")
 		a := r.median(name("Hit/peer="+p.Name+"/mode=parallel", 2), "allocs/op")
-		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s |\n", p.Name, ns(s), ratio(s, fs), ns(par), ratio(par, fp), num(a))
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s |\n", p.Name,
+			nsSpread(r, name("Hit/peer="+p.Name+"/mode=serial", 1)), ratio(s, fs),
+			nsSpread(r, name("Hit/peer="+p.Name+"/mode=parallel", 2)), ratio(par, fp), num(a))
 	}
 	return sb.String()
 }
@@ -222,15 +246,15 @@ func num(v float64) string {
 
 func mixedTable(r results) string {
 	var sb strings.Builder
-	sb.WriteString("| peer | 75% reads, serial | 75% reads, parallel | × sync.Map | 50% reads, serial | 50% reads, parallel | × sync.Map |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	sb.WriteString("| peer | 75% reads, serial, median (min–max) | 75% reads, parallel | × sync.Map | 50% reads, serial | 50% reads, parallel | × sync.Map |\n|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, p := range benchmarks.Peers {
 		fmt.Fprintf(&sb, "| %s", p.Name)
 		for _, reads := range []string{"75", "50"} {
 			pre := "Mixed/reads=" + reads + "/peer="
-			s := r.median(name(pre+p.Name+"/mode=serial", 1), "ns/op")
 			par := r.median(name(pre+p.Name+"/mode=parallel", 2), "ns/op")
 			fp := r.median(name(pre+floor+"/mode=parallel", 2), "ns/op")
-			fmt.Fprintf(&sb, " | %s | %s | %s", ns(s), ns(par), ratio(par, fp))
+			fmt.Fprintf(&sb, " | %s | %s | %s", nsSpread(r, name(pre+p.Name+"/mode=serial", 1)),
+				nsSpread(r, name(pre+p.Name+"/mode=parallel", 2)), ratio(par, fp))
 		}
 		sb.WriteString(" |\n")
 	}
