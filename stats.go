@@ -58,8 +58,8 @@ func (s Stats) String() string {
 		s.Hits, s.Misses, 100*s.HitRatio(), s.Loads, s.LoadErrors, s.Shared,
 		s.Evictions, s.Expirations, s.Collected, s.Len, capacity)
 	if s.Tier != (TierStats{}) {
-		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d invalidations=%d resyncs=%d listening=%v)",
-			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits,
+		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d refused=%d clear-failures=%d invalidations=%d resyncs=%d listening=%v)",
+			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits, s.Tier.Refused, s.Tier.ClearFailures,
 			s.Tier.Invalidations, s.Tier.Resyncs, s.Tier.Listening)
 	}
 	return str

@@ -61,6 +61,10 @@ type TierStats struct {
 	Misses     uint64 // fetches that called load
 	Errors     uint64 // failed or timed-out calls to the tier, and values it could not decode
 	LeaseWaits uint64 // fetches that waited for another process's load of the same key
+	Refused    uint64 // values over the tier's size limit, not read from it or not written to it
+	// ClearFailures counts Clears that could not finish (Redis, or one
+	// master of a cluster, failed): keys they had not reached stay.
+	ClearFailures uint64
 
 	// Invalidation across processes (TierListener); zero for a tier that
 	// does not listen.

@@ -19,8 +19,11 @@ import (
 //   - local-hit: the value is in the memo; Redis is not asked.
 //   - redis-hit: the memo misses (WithCapacity(1) over two keys evicts each
 //     time) and Redis has the value: one GET and a decode.
-//   - miss: a key never seen: GET, the lease (SET NX), fn, SET, and the
-//     lease's release.
+//   - miss: a key never seen: GETRANGE, the acquire script (which takes the
+//     lease), fn, and the finish script (SET and the lease's release).
+//
+// impl=memo-cluster is the same memo on a 3-master Redis Cluster (the
+// client's slot map sends each command straight to its master).
 //
 // The baselines are a GET (hit) and a GET then SET (miss) with go-redis and
 // encoding/json, which is what a hand-written read-through cache does,
@@ -78,6 +81,27 @@ func BenchmarkReadThrough(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			_, _ = m.Get(ctx, strconv.FormatInt(rnd.Add(1), 10)) // never seen, here or in Redis
+		}
+		b.StopTimer()
+		m.Clear()
+	})
+	// The same memo on a 3-master Redis Cluster, beside the single server.
+	cc := clusterClient(b)
+	b.Run("path=redis-hit/impl=memo-cluster", func(b *testing.B) {
+		m := memo.Memoize(fn, memo.WithCapacity(1), memo.WithTier(memoredis.New[rate](cc, pfx, nil)))
+		_, _ = m.Get(ctx, "a")
+		_, _ = m.Get(ctx, "b")
+		keys := [2]string{"a", "b"}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			_, _ = m.Get(ctx, keys[i&1])
+		}
+	})
+	b.Run("path=miss/impl=memo-cluster", func(b *testing.B) {
+		m := memo.Memoize(fn, memo.WithTier(memoredis.New[rate](cc, pfx+":miss", nil)))
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = m.Get(ctx, strconv.FormatInt(rnd.Add(1), 10))
 		}
 		b.StopTimer()
 		m.Clear()

@@ -25,13 +25,17 @@ var (
 )
 
 type server struct {
-	bin  string
-	port int
-	dir  string
-	cmd  *exec.Cmd
+	bin   string
+	port  int
+	dir   string
+	extra []string // more redis-server arguments (cluster mode)
+	cmd   *exec.Cmd
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(child())
+	}
 	if os.Getenv(workerEnv) != "" {
 		os.Exit(runWorker()) // a process of the fleet tests (invalidate_test.go)
 	}
@@ -49,19 +53,25 @@ func TestMain(m *testing.M) {
 		srv.stop()
 		os.RemoveAll(srv.dir)
 	}
+	stopCluster()
 	os.Exit(code)
 }
 
-func startServer() (*server, error) {
-	bin, err := exec.LookPath("redis-server")
+// lookPath finds a Redis binary in PATH or where Debian puts it.
+func lookPath(name string) (string, error) {
+	bin, err := exec.LookPath(name)
 	if err != nil {
-		for _, p := range []string{"/usr/bin/redis-server", "/usr/sbin/redis-server", "/usr/local/bin/redis-server"} {
-			if _, err2 := os.Stat(p); err2 == nil {
-				bin, err = p, nil
-				break
+		for _, dir := range []string{"/usr/bin", "/usr/sbin", "/usr/local/bin"} {
+			if _, err2 := os.Stat(filepath.Join(dir, name)); err2 == nil {
+				return filepath.Join(dir, name), nil
 			}
 		}
 	}
+	return bin, err
+}
+
+func startServer(extra ...string) (*server, error) {
+	bin, err := lookPath("redis-server")
 	if err != nil {
 		return nil, err
 	}
@@ -75,15 +85,16 @@ func startServer() (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &server{bin: bin, port: port, dir: dir}
+	s := &server{bin: bin, port: port, dir: dir, extra: extra}
 	return s, s.start()
 }
 
 func (s *server) addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
 func (s *server) start() error {
-	s.cmd = exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log"))
+	args := []string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--enable-debug-command", "yes", "--dir", s.dir, "--logfile", filepath.Join(s.dir, "redis.log")}
+	s.cmd = exec.Command(s.bin, append(args, s.extra...)...)
 	if err := s.cmd.Start(); err != nil {
 		return err
 	}

@@ -68,7 +68,9 @@ func main() {
 // work is one worker process: it asks for five currency pairs, all at the
 // same moment as the other worker, then once more.
 func work(id, addr, prefix string) {
-	client := redis.NewClient(&redis.Options{Addr: addr})
+	// ContextTimeoutEnabled: the tier bounds every call itself, and with it
+	// the client also abandons a stalled socket at the tier's deadline.
+	client := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	defer client.Close()
 	tier := memoredis.New[float64](client, prefix, nil, memoredis.WithTTL(time.Minute))
 	defer tier.Close()

@@ -1,0 +1,10 @@
+package memoredis
+
+// Test hooks: the Redis keys of one memo key, so that tests can plant values
+// and leases the tier did not write.
+
+// ValueKey returns the Redis key that holds key's value.
+func (t *Tier[V]) ValueKey(key string) string { return t.valueKey(key) }
+
+// LeaseKey returns the Redis key of key's lease.
+func (t *Tier[V]) LeaseKey(key string) string { return t.leaseKey(key) }
