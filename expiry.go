@@ -25,10 +25,10 @@ import (
 // each entry's own deadline when they read it (index.getLive) and drop the
 // expired entries they meet, and their size is bounded anyway.
 
-// never is the deadline of an entry that must not expire but whose age
-// WithRefresh must still see: about 146 years, far from overflowing when the
-// refresh look-ahead is added to the memo's clock.
-const never = int64(1) << 62
+// never is the lifetime of an entry that must not expire but whose age
+// WithRefresh must still see: WithTTL's cap, about 146 years, far from
+// overflowing when the refresh look-ahead is added to the memo's clock.
+const never = int64(maxTTL)
 
 // initExpiry sets up the memo's deadlines from cfg: the clock, the single TTL
 // and the refresh look-ahead. ttlFn, when WithTTLFunc is used, is set by the

@@ -66,6 +66,13 @@ func (cl *call[K, V]) result() (V, error) {
 
 // miss is the slow path of Get: key s was not found without the lock.
 func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
+	// Everything that calls into ctx happens before the lock: a ctx method
+	// that panics (a nil ctx) must not leave the memo locked.
+	if ctx == nil {
+		panic("memo: Get called with a nil context.Context (use context.Background())")
+	}
+	gaveUp := ctx.Err() != nil
+	inline := ctx.Done() == nil
 	c.mu.Lock()
 	now := c.now()
 	c.st.sweep(now)
@@ -80,6 +87,14 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 		c.ctr.hits.add()
 		var zero V
 		return zero, err
+	}
+	if gaveUp {
+		// The caller has already given up: starting fn would be work (an
+		// RPC, a charge) that nobody asked for, and joining a call would
+		// return at once anyway. Not a miss: nothing was loaded or shared.
+		c.unlock()
+		var zero V
+		return zero, ctx.Err()
 	}
 	c.ctr.misses++
 	if cl := c.calls[s]; cl != nil {
@@ -98,9 +113,11 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 		cl.stale = true
 	}
 	cl := &call[K, V]{key: k, waiters: 1}
-	c.calls[s] = cl
+	if s == s {
+		c.calls[s] = cl
+	} // else a key not equal to itself (NaN): it could never be found again, to share or to remove
 	c.ctr.loads++
-	if ctx.Done() == nil {
+	if inline {
 		// This caller can never give up, so fn runs on its goroutine, as in
 		// singleflight.Do: no goroutine to start, and a panic or Goexit of fn
 		// happens where the caller can see it.

@@ -74,7 +74,9 @@ func newStrongStore[S comparable, V any](cfg config, obs *observer[S, V], mu *sy
 //
 // Get returns ctx.Err() as soon as ctx is done, whether this Get started the
 // call or joined it; the call goes on for the others, and its value is stored
-// if it succeeds.
+// if it succeeds. A Get whose ctx is already done answers from the cache if
+// it can, and otherwise returns ctx.Err() at once: it never starts a call of
+// fn, nor counts as a miss. A nil ctx panics, leaving the memo usable.
 func (m *Memo[K, V]) Get(ctx context.Context, key K) (V, error) {
 	return m.e.get(ctx, key)
 }
@@ -191,16 +193,16 @@ func (c *core[K, S, V]) peek(s S) (V, bool) {
 func (c *core[K, S, V]) set(s S, v V) {
 	d := c.ttlOf(s, v) // outside the lock: it is the caller's code
 	c.mu.Lock()
+	defer c.unlock() // a key that cannot be hashed panics here; the memo stays usable
 	c.invalidate(s)
 	c.store(s, v, d, c.now())
-	c.unlock()
 }
 
 func (c *core[K, S, V]) forget(s S) {
 	c.mu.Lock()
+	defer c.unlock() // a key that cannot be hashed panics here; the memo stays usable
 	c.invalidate(s)
 	c.st.del(s, c.now())
-	c.unlock()
 }
 
 func (c *core[K, S, V]) clear() {

@@ -51,13 +51,18 @@ func WithCapacity(n int) Option {
 // Set): from then on Get never returns it and loads the key again. Expired
 // entries are reclaimed as the memo is written to, with no background
 // goroutine, so an unbounded memo holds no more than what was stored within
-// the last d. 0 means entries never expire, the default. A negative d panics.
+// the last d. 0 means entries never expire, the default; a d above about 146
+// years (math.MaxInt64, say) is taken as 146 years. A negative d panics.
 func WithTTL(d time.Duration) Option {
 	if d < 0 {
 		panic(fmt.Sprintf("memo: WithTTL(%v): TTL must be >= 0 (0 means no expiry)", d))
 	}
-	return func(c *config) { c.ttl = d }
+	return func(c *config) { c.ttl = min(d, maxTTL) }
 }
+
+// maxTTL caps WithTTL so that a deadline (the memo's clock plus the TTL) can
+// never overflow: about 146 years, which no process reaches.
+const maxTTL = time.Duration(1 << 62)
 
 // WithOnEvict calls fn for every entry that leaves the memo, with the reason
 // it left: to close a resource held by the value, or to log churn. fn runs
@@ -93,7 +98,7 @@ type EvictReason uint8
 
 const (
 	Evicted   EvictReason = iota + 1 // dropped to stay within WithCapacity
-	Expired                          // its TTL passed
+	Expired                          // its TTL passed (also when an eviction, Set, Forget or Clear found it so)
 	Collected                        // MemoizeWeak: the garbage collector reclaimed the value
 	Replaced                         // Set or a new load stored another value for its key
 	Forgotten                        // Forget

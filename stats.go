@@ -212,10 +212,11 @@ func (o *observer[S, V]) unlock(mu *sync.Mutex) {
 	}
 }
 
-// drop reports a strong entry leaving; one that had already expired when it
-// was evicted or replaced left because of its TTL.
+// drop reports a strong entry leaving. One whose TTL had already passed left
+// because of its TTL, whatever removed it (an eviction, a replacement, Forget
+// or Clear): it is reported as Expired and counted in Expirations.
 func (o *observer[S, V]) drop(e *entry[S, V], now int64, r EvictReason) {
-	if (r == Evicted || r == Replaced) && e.expired(now) {
+	if e.expired(now) {
 		r = Expired
 	}
 	o.dropped(e.key, e.val, r)
