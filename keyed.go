@@ -31,7 +31,8 @@ func MemoizeKeyed[K, V any](fn func(context.Context, K) (V, error), key KeyFunc[
 		panic("memo: MemoizeKeyed called with a nil KeyFunc")
 	}
 	cfg := newConfig(opts)
-	fn, tl := linkTier(cfg, fn, func(k K) string { return string(key(nil, k)) })
+	rejectBatch(cfg, "MemoizeKeyed")
+	fn, tl := linkTier(cfg, fn, func(k K) string { return string(key(nil, k)) }, nil)
 	var onEvict func(string, keyed1[K, V], EvictReason)
 	if cb := onEvictFor[K, V](cfg); cb != nil {
 		onEvict = func(_ string, x keyed1[K, V], r EvictReason) { cb(x.k, x.v, r) }
@@ -49,6 +50,7 @@ func MemoizeKeyed[K, V any](fn func(context.Context, K) (V, error), key KeyFunc[
 	d.tl = tl
 	d.st = newStrongStore(cfg, &d.obs, &d.mu)
 	d.linkRefresh()
+	d.listen()
 	return &Memo[K, V]{e: d}
 }
 
@@ -118,6 +120,7 @@ func (d *keyed[K, V]) set(k K, v V) {
 	s := string(b)
 	d.release(bp, b)
 	d.core.set(s, keyed1[K, V]{k, v})
+	setTier(d.tl, k, v)
 }
 
 func (d *keyed[K, V]) forget(k K) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -344,4 +345,288 @@ func TestLRUManyGoroutinesShareStripesWithoutDeadlock(t *testing.T) {
 	st := m.Stats()
 	assert.LessOrEqual(t, st.Len, 8)
 	assert.Equal(t, st.Loads, st.Evictions+uint64(st.Len), st.String())
+}
+
+func (r *refLRU) forget(k int) {
+	if el, ok := r.pos[k]; ok {
+		r.order.Remove(el)
+		delete(r.pos, k)
+	}
+}
+
+// atDepth runs f from depth nested calls whose frames are 256 bytes each:
+// the goroutine's stack grows (it moves to a larger one) and the hit path
+// sees another stack address, hence another stripe hint.
+func atDepth(depth int, f func()) {
+	var pad [256]byte
+	if depth > 0 {
+		atDepth(depth-1, f)
+		pad[depth%256]++
+		return
+	}
+	f()
+	_ = pad
+}
+
+// Promise 1, the hard case: the exact order holds for one goroutine even
+// while its stack moves. Operations are made from call depths that change
+// every few steps (a stack address, and so the buffer's stripe, depends on
+// the depth), and collections in between shrink the stack again; misses run
+// fn on a goroutine of their own. Long traces at many capacities, with
+// Forget, must match the reference step by step.
+func TestLRUExactForOneGoroutineWhileItsStackMoves(t *testing.T) {
+	const keys, steps = 3000, 60_000
+	for _, capacity := range []int{1, 3, 8, 17, 64, 256, 1000, 2999} {
+		t.Run(fmt.Sprintf("cap=%d", capacity), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(uint64(capacity), 11))
+			z := rand.NewZipf(r, 1.1, 1, keys-1)
+			m := memo.Memoize(square, memo.WithCapacity(capacity))
+			ref := newRefLRU(capacity)
+			// A context that can end: fn runs on a goroutine of its own,
+			// which may still hold the memo's mutex when Get returns.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			depth := 0
+			for i := range steps {
+				if i%97 == 0 {
+					depth = r.IntN(64)
+				}
+				if i%5000 == 0 {
+					runtime.GC() // shrinks the stack, which moves it
+				}
+				k := int(z.Uint64())
+				atDepth(depth, func() {
+					switch op := r.IntN(100); {
+					case op < 2:
+						m.Forget(k)
+						ref.forget(k)
+					case op < 5:
+						m.Set(k, k*k)
+						ref.set(k)
+					default:
+						before := m.Stats().Hits
+						_, _ = m.Get(ctx, k)
+						require.Equal(t, ref.get(k), m.Stats().Hits > before, "Get(%d) at step %d", k, i)
+					}
+				})
+			}
+			for k := range keys {
+				_, ok := m.Peek(k)
+				require.Equal(t, ref.has(k), ok, "key %d at the end", k)
+			}
+		})
+	}
+}
+
+// Promise 1 after concurrency: once concurrent use has ended and Clear has
+// run, one goroutine's sequence is exact again.
+func TestLRUExactAgainAfterConcurrentUseAndClear(t *testing.T) {
+	const capacity = 50
+	m := memo.Memoize(square, memo.WithCapacity(capacity))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 20_000 {
+				_, _ = m.Get(ctx, (i*w)%70)
+			}
+		}()
+	}
+	wg.Wait()
+	m.Clear()
+	ref := newRefLRU(capacity)
+	r := rand.New(rand.NewPCG(5, 5))
+	for i := range 50_000 {
+		k := r.IntN(80)
+		before := m.Stats().Hits
+		_, _ = m.Get(ctx, k)
+		require.Equal(t, ref.get(k), m.Stats().Hits > before, "Get(%d) at step %d", k, i)
+	}
+}
+
+// Promise 2, concurrently: with a working set that fits, no entry is ever
+// lost and every counter is exact, whatever the buffers dropped.
+func TestLRUConcurrentHitsLoseNoEntryAndCountExactly(t *testing.T) {
+	const capacity, keys, workers, each = 256, 200, 8, 20_000
+	c := count(square)
+	m := memo.Memoize(c.load, memo.WithCapacity(capacity))
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 9))
+			for range each {
+				k := r.IntN(keys)
+				if v, err := m.Get(ctx, k); err != nil || v != k*k {
+					t.Errorf("Get(%d) = %d, %v", k, v, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := m.Stats()
+	assert.Equal(t, keys, st.Len, st.String())
+	assert.Equal(t, uint64(workers*each), st.Hits+st.Misses, st.String())
+	assert.Equal(t, uint64(keys), st.Loads, "each key loaded once: %v", st)
+	assert.Equal(t, keys, c.total())
+	assert.Zero(t, st.Evictions)
+	for k := range keys {
+		_, ok := m.Peek(k)
+		assert.True(t, ok, "key %d lost", k)
+	}
+}
+
+// releaseCase is one way for every entry of a store to leave it.
+type releaseCase struct {
+	name  string
+	leave func(set func(int), forget func(int), clear func())
+}
+
+var releaseCases = []releaseCase{
+	{"clear", func(_ func(int), _ func(int), clear func()) { clear() }},
+	{"forget-all-then-set", func(set func(int), forget func(int), _ func()) {
+		for k := range 500 {
+			forget(k)
+		}
+		set(10_000)
+	}},
+	{"600-sets-evict-all", func(set func(int), _ func(int), _ func()) {
+		for k := range 600 {
+			set(1000 + k)
+		}
+	}},
+}
+
+// Promise (issue 17.1, CPython's lru_cache test ported): no store keeps a
+// value reachable once its entry has left, whether cleared, forgotten or
+// evicted. 500 values of 128 bytes are loaded from 4 goroutines (80 000 Gets),
+// then every entry leaves; after collections every value must be released.
+// (600 Sets evict nothing from an unbounded store, so that case is skipped
+// there.)
+func TestNoStoreKeepsAValueAfterItsEntryLeft(t *testing.T) {
+	type val = [128]byte
+	stores := []struct {
+		name    string
+		bounded bool
+		make    func(load func(context.Context, int) (*val, error)) *memo.Memo[int, *val]
+	}{
+		{"lru", true, func(l func(context.Context, int) (*val, error)) *memo.Memo[int, *val] {
+			return memo.Memoize(l, memo.WithCapacity(600))
+		}},
+		{"lru-ttl", true, func(l func(context.Context, int) (*val, error)) *memo.Memo[int, *val] {
+			return memo.Memoize(l, memo.WithCapacity(600), memo.WithTTL(time.Hour))
+		}},
+		{"map", false, func(l func(context.Context, int) (*val, error)) *memo.Memo[int, *val] {
+			return memo.Memoize(l)
+		}},
+		{"map-ttl", false, func(l func(context.Context, int) (*val, error)) *memo.Memo[int, *val] {
+			return memo.Memoize(l, memo.WithTTL(time.Hour))
+		}},
+		{"weak-window", true, func(l func(context.Context, int) (*val, error)) *memo.Memo[int, *val] {
+			return memo.MemoizeWeak(l, memo.WithCapacity(600))
+		}},
+	}
+	for _, st := range stores {
+		for _, rc := range releaseCases {
+			if rc.name == "600-sets-evict-all" && !st.bounded {
+				continue
+			}
+			t.Run(st.name+"/"+rc.name, func(t *testing.T) {
+				var released atomic.Int64
+				load := func(_ context.Context, k int) (*val, error) {
+					v := new(val)
+					if k < 500 {
+						runtime.AddCleanup(v, func(int) { released.Add(1) }, k)
+					}
+					return v, nil
+				}
+				m := st.make(load)
+				ctx := context.Background()
+				var wg sync.WaitGroup
+				for w := range 4 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := range 20_000 {
+							_, _ = m.Get(ctx, (i*7+w)%500)
+						}
+					}()
+				}
+				wg.Wait()
+				require.Equal(t, 500, m.Len())
+				rc.leave(func(k int) { m.Set(k, new(val)) }, m.Forget, m.Clear)
+				for i := 0; i < 200 && released.Load() < 500; i++ {
+					runtime.GC()
+					time.Sleep(time.Millisecond) // real time: let the runtime's cleanup goroutine run
+				}
+				assert.Equal(t, int64(500), released.Load(), "values still reachable: %d of 500", 500-released.Load())
+				runtime.KeepAlive(m)
+			})
+		}
+	}
+}
+
+// Promise (issue 17.3): Get, Set, Forget and Clear racing on every store, the
+// weak window included, never panic, and the memo works afterwards.
+func TestEveryStoreSurvivesGetSetForgetClearRacing(t *testing.T) {
+	rounds := 200_000
+	if raceEnabled {
+		rounds = 40_000
+	}
+	type val struct{ k int }
+	load := func(_ context.Context, k int) (*val, error) { return &val{k}, nil }
+	stores := map[string]func() *memo.Memo[int, *val]{
+		"map":     func() *memo.Memo[int, *val] { return memo.Memoize(load) },
+		"map-ttl": func() *memo.Memo[int, *val] { return memo.Memoize(load, memo.WithTTL(time.Millisecond)) },
+		"lru":     func() *memo.Memo[int, *val] { return memo.Memoize(load, memo.WithCapacity(4)) },
+		"lru-ttl": func() *memo.Memo[int, *val] {
+			return memo.Memoize(load, memo.WithCapacity(4), memo.WithTTL(time.Millisecond))
+		},
+		"weak":        func() *memo.Memo[int, *val] { return memo.MemoizeWeak(load) },
+		"weak-window": func() *memo.Memo[int, *val] { return memo.MemoizeWeak(load, memo.WithCapacity(4)) },
+	}
+	for name, mk := range stores {
+		t.Run(name, func(t *testing.T) {
+			m := mk()
+			ctx := context.Background()
+			var wg sync.WaitGroup
+			run := func(f func(i int)) {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range rounds {
+						f(i)
+					}
+				}()
+			}
+			get := func(i int) {
+				k := i % 6
+				if v, err := m.Get(ctx, k); err != nil || v.k != k {
+					t.Errorf("Get(%d) = %v, %v", k, v, err)
+				}
+			}
+			run(get)
+			run(func(i int) { get(i * 5) })
+			run(func(i int) {
+				switch i % 3 {
+				case 0:
+					m.Clear()
+				case 1:
+					m.Set(i%6, &val{i % 6})
+				default:
+					m.Forget(i % 6)
+				}
+			})
+			wg.Wait()
+			v, err := m.Get(ctx, 3)
+			require.NoError(t, err)
+			assert.Equal(t, 3, v.k)
+			assert.LessOrEqual(t, m.Len(), 6)
+		})
+	}
 }

@@ -21,6 +21,7 @@ type Memo[K, V any] struct {
 // keys encoded by a KeyFunc.
 type engine[K, V any] interface {
 	get(ctx context.Context, k K) (V, error)
+	getMany(ctx context.Context, keys []K) ([]V, error) // see getmany.go
 	peek(k K) (V, bool)
 	set(k K, v V)
 	forget(k K)
@@ -47,18 +48,23 @@ func Memoize[K comparable, V any](fn func(context.Context, K) (V, error), opts .
 		panic("memo: Memoize called with a nil fn")
 	}
 	cfg := newConfig(opts)
+	rejectBatch(cfg, "Memoize")
 	d := &direct[K, V]{}
-	fn, d.tl = linkTier(cfg, fn, canonicalString[K])
+	fn, d.tl = linkTier(cfg, fn, canonicalString[K], d.remember)
 	d.init(fn, cfg, onEvictFor[K, V](cfg))
 	d.ttlFn = ttlFuncFor[K, V](cfg)
 	d.st = newStrongStore(cfg, &d.obs, &d.mu)
 	d.linkRefresh()
+	d.listen()
 	return &Memo[K, V]{e: d}
 }
 
-// newStrongStore picks the store for strong values: an LRU when the memo has
-// a capacity, else the map store.
+// newStrongStore picks the store for strong values: an LRU or a TinyLFU
+// (WithPolicy) when the memo has a capacity, else the map store.
 func newStrongStore[S comparable, V any](cfg config, obs *observer[S, V], mu *sync.Mutex) store[S, V] {
+	if cfg.capacity > 0 && cfg.policy == TinyLFU {
+		return newTinyLFUStore(cfg.capacity, int64(cfg.ttl), obs, mu)
+	}
 	if cfg.capacity > 0 {
 		return newLRUStore(cfg.capacity, int64(cfg.ttl), obs, mu)
 	}
@@ -95,7 +101,7 @@ func (m *Memo[K, V]) Peek(key K) (V, bool) {
 
 // Set stores v for key, as if fn had returned it, with a fresh TTL. A call
 // of fn for key in flight still answers its waiters, but its result is not
-// stored over v.
+// stored over v. With WithTier, v is written through to the tier too.
 func (m *Memo[K, V]) Set(key K, v V) {
 	m.e.set(key, v)
 }
@@ -236,11 +242,15 @@ func (c *core[K, S, V]) stats() Stats {
 // direct is the engine for comparable keys: the store is keyed by K itself.
 type direct[K comparable, V any] struct {
 	core[K, K, V]
+	keys tierKeys[K] // tier keys back to K, when the tier listens (tier.go)
 }
 
 func (d *direct[K, V]) get(ctx context.Context, k K) (V, error) { return d.core.get(ctx, k, k) }
 func (d *direct[K, V]) peek(k K) (V, bool)                      { return d.core.peek(k) }
-func (d *direct[K, V]) set(k K, v V)                            { d.core.set(k, v) }
+func (d *direct[K, V]) set(k K, v V) {
+	d.core.set(k, v)
+	setTier(d.tl, k, v)
+}
 func (d *direct[K, V]) forget(k K) {
 	d.core.forget(k)
 	d.tl.forgetKey(k)

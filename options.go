@@ -13,10 +13,14 @@ import (
 type Option func(*config)
 
 type config struct {
-	capacity int
-	ttl      time.Duration
-	onEvict  any // a func(K, V, EvictReason), checked against the memo's types at construction
-	tier     any // a Tier[V], checked likewise
+	capacity  int
+	ttl       time.Duration
+	onEvict   any // a func(K, V, EvictReason), checked against the memo's types at construction
+	tier      any // a Tier[V], checked likewise
+	policy    Policy
+	policySet bool // WithPolicy was given
+
+	batch *batchConfig // WithBatch, for MemoizeBatch only (batch.go)
 
 	// Expensive calls (refresh.go, expiry.go, errcache.go).
 	refresh time.Duration
@@ -33,6 +37,7 @@ func newConfig(opts []Option) config {
 		o(&c)
 	}
 	c.checkExpensive()
+	c.checkPolicy()
 	return c
 }
 
@@ -121,6 +126,54 @@ func (r EvictReason) String() string {
 		return "cleared"
 	}
 	return fmt.Sprintf("EvictReason(%d)", uint8(r))
+}
+
+// Policy is the eviction policy of a bounded memo: which entries WithCapacity
+// keeps when it must make room.
+type Policy uint8
+
+const (
+	// LRU evicts the least recently used entry, exactly, like Python's
+	// lru_cache. It is the default.
+	LRU Policy = iota
+	// TinyLFU is adaptive W-TinyLFU, the policy of Caffeine: a new key must
+	// be more frequent than the entry it would replace to get into the main
+	// region, and a small LRU window, whose size adapts to the workload,
+	// gives new keys a chance to prove themselves. It keeps frequent keys
+	// through scans and loops that flush an LRU, so fn is called less on
+	// most real traffic; recording hits is lossy, so its order is not exact.
+	// An entry the policy refuses or drops to make room is reported with
+	// reason Evicted, and it may be the entry stored last: a key seen once
+	// does not push out a frequent one.
+	TinyLFU
+)
+
+func (p Policy) String() string {
+	switch p {
+	case LRU:
+		return "LRU"
+	case TinyLFU:
+		return "TinyLFU"
+	}
+	return fmt.Sprintf("Policy(%d)", uint8(p))
+}
+
+// WithPolicy picks the eviction policy of a memo bounded by WithCapacity; LRU
+// is the default. Without WithCapacity there is nothing to evict, and the
+// memo's constructor panics; so does a Policy other than LRU and TinyLFU.
+// MemoizeWeak's window of strong references stays an LRU whatever the policy.
+func WithPolicy(p Policy) Option {
+	if p > TinyLFU {
+		panic(fmt.Sprintf("memo: WithPolicy(%v): unknown policy (use memo.LRU or memo.TinyLFU)", p))
+	}
+	return func(c *config) { c.policy, c.policySet = p, true }
+}
+
+// checkPolicy panics for a WithPolicy that has no WithCapacity to apply to.
+func (c *config) checkPolicy() {
+	if c.policySet && c.capacity == 0 {
+		panic(fmt.Sprintf("memo: WithPolicy(%v) needs WithCapacity(n > 0): an unbounded memo evicts nothing", c.policy))
+	}
 }
 
 // WithRefresh reloads entries ahead of their expiry: once an entry is older

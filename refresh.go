@@ -37,8 +37,9 @@ type indexed[S comparable, V any] interface {
 	index() *index[S, V]
 }
 
-func (s *mapStore[S, V]) index() *index[S, V] { return &s.idx }
-func (s *lruStore[S, V]) index() *index[S, V] { return &s.idx }
+func (s *mapStore[S, V]) index() *index[S, V]     { return &s.idx }
+func (s *lruStore[S, V]) index() *index[S, V]     { return &s.idx }
+func (s *tinyLFUStore[S, V]) index() *index[S, V] { return &s.idx }
 
 // linkRefresh gives the memo the index of its store, where WithRefresh marks
 // the entries it reloads. Constructors call it once the store is made.

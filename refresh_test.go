@@ -385,6 +385,7 @@ func (c *countingTier) Fetch(ctx context.Context, _ string, load func(context.Co
 	c.mu.Unlock()
 	return load(ctx)
 }
+func (c *countingTier) Set(string, string)    {}
 func (c *countingTier) Forget(string)         {}
 func (c *countingTier) Clear()                {}
 func (c *countingTier) Stats() memo.TierStats { return memo.TierStats{} }

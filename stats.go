@@ -18,6 +18,9 @@ import (
 // Get that misses either starts a call or shares one, so Misses = Loads -
 // Refreshes + Shared (unless Clear reset the counters while a call was in
 // flight). A Get answered by an error cached with WithErrorTTL is a hit.
+// GetMany counts each of its keys as one Get. On a MemoizeBatch memo, Loads
+// counts calls of the batch fn, each for many keys, so there Misses - Shared
+// is the number of keys loaded.
 type Stats struct {
 	Hits        uint64        // Gets answered from the cache
 	Misses      uint64        // Gets not answered from the cache (= Loads started by Gets + Shared)
@@ -57,8 +60,9 @@ func (s Stats) String() string {
 		s.Hits, s.Misses, 100*s.HitRatio(), s.Loads, s.LoadErrors, s.Shared,
 		s.Evictions, s.Expirations, s.Collected, s.Refreshes, s.LoadTime, s.Len, capacity)
 	if s.Tier != (TierStats{}) {
-		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d)",
-			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits)
+		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d invalidations=%d resyncs=%d listening=%v)",
+			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits,
+			s.Tier.Invalidations, s.Tier.Resyncs, s.Tier.Listening)
 	}
 	return str
 }

@@ -55,11 +55,13 @@ func MemoizeWeak[K comparable, T any](fn func(context.Context, K) (*T, error), o
 	if cfg.refresh > 0 {
 		panic("memo: WithRefresh cannot be used with MemoizeWeak: a weak entry lives as long as its callers hold the value, and a reload would split them between two values")
 	}
+	rejectBatch(cfg, "MemoizeWeak")
 	d := &direct[K, *T]{}
-	fn, d.tl = linkTier(cfg, fn, canonicalString[K])
+	fn, d.tl = linkTier(cfg, fn, canonicalString[K], d.remember)
 	d.init(fn, cfg, onEvictFor[K, *T](cfg))
 	d.ttlFn = ttlFuncFor[K, *T](cfg)
 	d.st = newWeakStore[K, T](cfg, &d.obs, &d.mu)
+	d.listen()
 	return &Memo[K, *T]{e: d}
 }
 
@@ -80,10 +82,14 @@ type wref[T any] struct {
 // With a capacity, the most recently used entries are pinned: a window list
 // of them, in use order as in the LRU, with a strong pointer to each value.
 // Only pinned entries have a node, so the window's memory is bounded by the
-// capacity. A hit on a pinned entry logs its use as the LRU does, lock-free;
-// the value is safe from the collector until the log is applied. A hit on an
-// entry that is not pinned pins it at once, under the mutex: a logged use
-// would reach the window too late to save a value its caller drops at once.
+// capacity. A hit on a pinned entry records its use in the read buffer
+// (buffer.go), as the LRU does, never waiting; the value is safe from the
+// collector while pinned, and a dropped record only leaves it where it was in
+// the window. A hit on an entry that is not pinned pins it at once, under the
+// mutex: a buffered use would reach the window too late to save a value its
+// caller drops at once. Clear unpins every entry one by one, so that no old
+// entry, which a hit may still find and record, keeps a node index into the
+// new window.
 type weakStore[S comparable, T any] struct {
 	idx index[S, wref[T]]
 	mu  *sync.Mutex
@@ -91,9 +97,9 @@ type weakStore[S comparable, T any] struct {
 	ttl int64
 
 	capacity int
-	uses     *useLog[S, wref[T]] // nil without a capacity
-	window   list[S, wref[T]]    // the pinned entries, most recently used first
-	pins     []*T                // pins[e.node]: the value pinned by e
+	uses     *readBuffer[S, wref[T]] // nil without a capacity
+	window   list[S, wref[T]]        // the pinned entries, most recently used first
+	pins     []*T                    // pins[e.node]: the value pinned by e
 	pinned   int
 }
 
@@ -102,7 +108,7 @@ func newWeakStore[S comparable, T any](cfg config, obs *observer[S, *T], mu *syn
 	s.idx.init()
 	s.window.init()
 	if s.capacity > 0 {
-		s.uses = newUseLog(mu, s.use)
+		s.uses = newReadBuffer(mu, s.use)
 	}
 	return s
 }
@@ -151,9 +157,11 @@ func (s *weakStore[S, T]) peek(k S, now int64) (*T, bool) {
 }
 
 // use applies a use of e: it pins e's value at the front of the window, if e
-// is still stored and its value still alive.
+// is still stored and its value still alive. e may be an entry that left
+// since its use was recorded, even one from before a Clear: the window's
+// own check (holds) and the index decide, never e's node index alone.
 func (s *weakStore[S, T]) use(e *entry[S, wref[T]]) {
-	if e.node != 0 { // pinned, hence still stored and alive
+	if s.window.holds(e) { // pinned, hence still stored and alive
 		s.window.moveToFront(e)
 		return
 	}
@@ -168,7 +176,7 @@ func (s *weakStore[S, T]) use(e *entry[S, wref[T]]) {
 // pin puts e, whose value is v, at the front of the window, and unpins the
 // least recently used entry if the window is over capacity.
 func (s *weakStore[S, T]) pin(e *entry[S, wref[T]], v *T) {
-	if e.node != 0 {
+	if s.window.holds(e) {
 		s.window.moveToFront(e)
 		return
 	}
@@ -187,7 +195,7 @@ func (s *weakStore[S, T]) pin(e *entry[S, wref[T]], v *T) {
 
 // unpin takes e out of the window, if it is there.
 func (s *weakStore[S, T]) unpin(e *entry[S, wref[T]]) {
-	if e.node != 0 {
+	if s.window.holds(e) {
 		s.pins[e.node] = nil
 		e.val.pinned.Store(false)
 		s.window.remove(e)
@@ -256,7 +264,13 @@ func (s *weakStore[S, T]) sweep(int64) {}
 
 func (s *weakStore[S, T]) clear(now int64) {
 	if s.uses != nil {
-		s.uses.drain()
+		s.uses.reset()
+		// Unpinning each entry, rather than dropping the window wholesale,
+		// leaves no entry with a node index into the new window: a hit that
+		// still finds an old entry must not move a node it does not own.
+		for e := s.window.front(); e != nil; e = s.window.front() {
+			s.unpin(e)
+		}
 	}
 	s.idx.each(func(e *entry[S, wref[T]]) {
 		e.val.cleanup.Stop()

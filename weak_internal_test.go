@@ -86,3 +86,35 @@ func TestWeakCleanupOfAnOldEntryKeepsTheNewOne(t *testing.T) {
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(b)
 }
+
+// Promise (issue 17.3): after Clear, no old entry keeps a node index or a pin,
+// and a use of an old entry recorded late (a hit that found it before the
+// Clear) leaves the new window alone.
+func TestWeakClearLeavesNoStaleNodeIndexes(t *testing.T) {
+	m := MemoizeWeak(func(_ context.Context, k int) (*wblob, error) { return &wblob{key: k}, nil }, WithCapacity(4))
+	ctx := context.Background()
+	held := make([]*wblob, 6)
+	for k := range held {
+		held[k], _ = m.Get(ctx, k)
+	}
+	s := weakStoreOf(m)
+	var old []*entry[int, wref[wblob]]
+	s.mu.Lock()
+	s.idx.each(func(e *entry[int, wref[wblob]]) { old = append(old, e) })
+	s.mu.Unlock()
+	require.Len(t, old, 6)
+	m.Clear()
+	for k := range 2 {
+		held[k], _ = m.Get(ctx, 10+k) // a new window of two
+	}
+	s.mu.Lock()
+	for _, e := range old {
+		assert.Zero(t, e.node, "old entry %d keeps a node index", e.key)
+		assert.False(t, e.val.pinned.Load())
+		s.use(e)
+	}
+	assert.Equal(t, 2, s.pinned)
+	assert.Equal(t, 10+1, s.window.front().key, "old uses moved nothing")
+	s.mu.Unlock()
+	runtime.KeepAlive(held)
+}

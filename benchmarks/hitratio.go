@@ -1,8 +1,10 @@
 package benchmarks
 
 import (
+	"container/heap"
 	"container/list"
 	"context"
+	"math"
 	"sync/atomic"
 )
 
@@ -48,4 +50,71 @@ func ReferenceLRU(capacity int, trace []int) float64 {
 		}
 	}
 	return float64(hits) / float64(len(trace))
+}
+
+// TracePeers are the bounded caches replayed on the recorded traces, memo's
+// two policies first.
+var TracePeers = []string{"memo-tinylfu", "memo", "otter", "theine", "ristretto", "golang-lru-arc"}
+
+// FileHitRatios replays tr through peer p at each of tr's sizes and returns
+// the hit ratios, in the order of tr.Sizes.
+func FileHitRatios(p Peer, tr FileTrace) []float64 {
+	out := make([]float64, len(tr.Sizes))
+	for i, n := range tr.Sizes {
+		out[i] = HitRatio(p, n, tr.Keys)
+	}
+	return out
+}
+
+// OptimalHitRatio returns the hit ratio of Belady's optimal policy on trace
+// with the given capacity: on a miss with a full cache it evicts the key
+// whose next request is furthest away. No cache that holds at most capacity
+// entries can do better; a peer that does holds more.
+func OptimalHitRatio(capacity int, trace []int) float64 {
+	next := make([]int, len(trace))
+	last := map[int]int{}
+	for i := len(trace) - 1; i >= 0; i-- {
+		if j, ok := last[trace[i]]; ok {
+			next[i] = j
+		} else {
+			next[i] = math.MaxInt
+		}
+		last[trace[i]] = i
+	}
+	held := map[int]int{} // key -> position of its next request
+	h := &useHeap{}
+	hits := 0
+	for i, k := range trace {
+		if _, ok := held[k]; ok {
+			hits++
+		} else if len(held) >= capacity {
+			for {
+				top := heap.Pop(h).(use)
+				if n, ok := held[top.key]; ok && n == top.next {
+					delete(held, top.key)
+					break
+				}
+			}
+		}
+		held[k] = next[i]
+		heap.Push(h, use{next[i], k})
+	}
+	return float64(hits) / float64(len(trace))
+}
+
+type use struct{ next, key int }
+
+// useHeap is a max-heap of keys by the position of their next request; an
+// entry whose key has been requested since is stale and skipped.
+type useHeap []use
+
+func (h useHeap) Len() int           { return len(h) }
+func (h useHeap) Less(i, j int) bool { return h[i].next > h[j].next }
+func (h useHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *useHeap) Push(x any)        { *h = append(*h, x.(use)) }
+func (h *useHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

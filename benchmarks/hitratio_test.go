@@ -54,3 +54,24 @@ func TestHitRatioTable(t *testing.T) {
 		t.Log(sb.String())
 	}
 }
+
+// Belady's optimum is an upper bound: on every synthetic trace at every
+// capacity, no policy memo offers beats it, and on a loop longer than the
+// cache it tends to the known (capacity-1)/(loop-1).
+func TestOptimalHitRatioBoundsEveryPolicy(t *testing.T) {
+	universe, length := traceSize(t)
+	for _, tr := range Traces(universe, length)[:2] {
+		capacity := int(0.01 * float64(tr.Distinct))
+		opt := OptimalHitRatio(capacity, tr.Keys)
+		for _, name := range []string{"memo", "memo-tinylfu"} {
+			assert.LessOrEqual(t, HitRatio(PeerByName(name), capacity, tr.Keys), opt, "%s on %s", name, tr.Name)
+		}
+	}
+	var loop []int
+	for range 100 {
+		for k := range 11 {
+			loop = append(loop, k)
+		}
+	}
+	assert.InDelta(t, 0.9, OptimalHitRatio(10, loop), 0.015)
+}

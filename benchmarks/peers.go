@@ -14,6 +14,7 @@ import (
 
 	"github.com/Yiling-J/theine-go"
 	"github.com/dgraph-io/ristretto/v2"
+	arc "github.com/hashicorp/golang-lru/arc/v2"
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/jellydator/ttlcache/v3"
@@ -52,9 +53,11 @@ type Peer struct {
 // Peers are the caches compared, memo first.
 var Peers = []Peer{
 	{"memo", true, true, newMemo},
+	{"memo-tinylfu", true, false, newMemoTinyLFU},
 	{"memo-unbounded", false, false, newMemoUnbounded},
 	{"golang-lru", true, true, newGolangLRU},
 	{"golang-lru-expirable", true, true, newExpirableLRU},
+	{"golang-lru-arc", true, false, newGolangARC},
 	{"otter", true, false, newOtter},
 	{"ristretto", true, false, newRistretto},
 	{"theine", true, false, newTheine},
@@ -77,6 +80,10 @@ type memoCache struct{ m *memo.Memo[int, int] }
 
 func newMemo(capacity int, load Loader) Cache {
 	return memoCache{memo.Memoize(load, memo.WithCapacity(capacity))}
+}
+
+func newMemoTinyLFU(capacity int, load Loader) Cache {
+	return memoCache{memo.Memoize(load, memo.WithCapacity(capacity), memo.WithPolicy(memo.TinyLFU))}
 }
 
 func newMemoUnbounded(_ int, load Loader) Cache { return memoCache{memo.Memoize(load)} }
@@ -110,6 +117,32 @@ func (c golangLRU) Get(ctx context.Context, k int) (int, error) {
 }
 func (c golangLRU) Set(k, v int) { c.c.Add(k, v) }
 func (c golangLRU) Close()       {}
+
+type golangARC struct {
+	c    *arc.ARCCache[int, int]
+	load Loader
+}
+
+func newGolangARC(capacity int, load Loader) Cache {
+	c, err := arc.NewARC[int, int](capacity)
+	if err != nil {
+		panic(err)
+	}
+	return golangARC{c, load}
+}
+
+func (c golangARC) Get(ctx context.Context, k int) (int, error) {
+	if v, ok := c.c.Get(k); ok {
+		return v, nil
+	}
+	v, err := c.load(ctx, k)
+	if err == nil {
+		c.c.Add(k, v)
+	}
+	return v, err
+}
+func (c golangARC) Set(k, v int) { c.c.Add(k, v) }
+func (c golangARC) Close()       {}
 
 type expirableLRU struct {
 	c    *expirable.LRU[int, int]

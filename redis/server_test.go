@@ -32,6 +32,9 @@ type server struct {
 }
 
 func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) != "" {
+		os.Exit(runWorker()) // a process of the fleet tests (invalidate_test.go)
+	}
 	s, err := startServer()
 	if err != nil {
 		if os.Getenv("CI") != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,8 +21,14 @@ import (
 
 func canonical(k string) string { return string(memo.CanonicalKey(nil, k)) }
 
-// prefix gives each test keys of its own.
-func prefix(t *testing.T) string { return "test:" + t.Name() }
+// prefix gives each test keys of its own, new on every run (-count=N), since
+// the server keeps what earlier runs stored.
+func prefix(t *testing.T) string {
+	p, _ := prefixes.LoadOrStore(t, "test:"+t.Name()+":"+strconv.FormatInt(rnd.Add(1), 10))
+	return p.(string)
+}
+
+var prefixes sync.Map // *testing.T -> its prefix
 
 // rate is the value type of the tests.
 type rate struct {
@@ -39,6 +46,7 @@ type worker struct {
 
 func newWorker(t *testing.T, pfx string, calls *atomic.Int64, delay time.Duration, opts ...memoredis.Option) worker {
 	tier := memoredis.New[rate](client(t), pfx, nil, opts...)
+	t.Cleanup(func() { tier.Close() })
 	m := memo.Memoize(func(ctx context.Context, pair string) (rate, error) {
 		calls.Add(1)
 		select {
@@ -72,12 +80,12 @@ func TestTwoProcessesShareValues(t *testing.T) {
 	assert.Equal(t, v, got)
 	assert.Equal(t, int64(1), a.Load())
 	assert.Equal(t, int64(0), b.Load(), "the second process's fn is not called")
-	assert.Equal(t, memo.TierStats{Hits: 1}, wb.tier.Stats())
-	assert.Equal(t, memo.TierStats{Misses: 1}, wa.tier.Stats())
+	assert.Equal(t, memo.TierStats{Hits: 1, Listening: true}, wb.tier.Stats())
+	assert.Equal(t, memo.TierStats{Misses: 1, Listening: true}, wa.tier.Stats())
 	// Its memo still counts a miss and a load: the tier answered the load.
 	st := wb.memo.Stats()
 	assert.Equal(t, uint64(1), st.Misses)
-	assert.Equal(t, memo.TierStats{Hits: 1}, st.Tier)
+	assert.Equal(t, memo.TierStats{Hits: 1, Listening: true}, st.Tier)
 }
 
 // 2. Fleet-wide dedupe: 8 processes, 50 goroutines each, one cold key: fn

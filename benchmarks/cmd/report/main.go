@@ -68,11 +68,13 @@ func main() {
 		must(os.WriteFile(filepath.Join(resDir, "bench.txt"), out.Bytes(), 0o644))
 		log.Print("replaying the hit-ratio traces")
 		must(os.WriteFile(filepath.Join(resDir, "hitratio.txt"), []byte(hitRatios()), 0o644))
+		must(os.WriteFile(filepath.Join(resDir, "traces.txt"), []byte(fileTraceRatios()), 0o644))
 	}
 
 	machine := strings.TrimSpace(string(mustRead(filepath.Join(resDir, "machine.txt"))))
 	res := parse(mustRead(filepath.Join(resDir, "bench.txt")))
 	ratios := parseRatios(mustRead(filepath.Join(resDir, "hitratio.txt")))
+	traceRows := parseTraceRows(readIfAny(filepath.Join(resDir, "traces.txt")))
 
 	tables := map[string]string{
 		"machine":  fmt.Sprintf("Measured on %s, with `go run ./cmd/report -count %d` (medians of %d runs).\n", machine, res.samples, res.samples),
@@ -80,12 +82,14 @@ func main() {
 		"mixed":    mixedTable(res),
 		"herd":     herdTable(res),
 		"hitratio": ratioTables(ratios),
+		"traces":   fileTraceTables(traceRows),
 		"memory":   memoryTable(res),
 		"keys":     keyTable(res),
 		"summary":  summary(res, ratios, machine),
 	}
 	plotThroughput(res, filepath.Join(*dir, "plots", "throughput.svg"))
 	plotRatios(ratios, filepath.Join(*dir, "plots", "hitratio.svg"))
+	plotFileTraces(traceRows, filepath.Join(*dir, "plots", "traces.svg"))
 	fill(filepath.Join(*dir, "README.md"), tables)
 	fill(filepath.Join(*dir, "..", "README.md"), map[string]string{"bench-summary": tables["summary"]})
 	log.Print("wrote README.md, ../README.md, plots/ and results/")
@@ -489,6 +493,15 @@ func fill(path string, parts map[string]string) {
 		b = b[:i+len(begin)] + v + b[j:]
 	}
 	must(os.WriteFile(path, []byte(b), 0o644))
+}
+
+// readIfAny returns the file's contents, or nothing if it does not exist.
+func readIfAny(path string) []byte {
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		must(err)
+	}
+	return b
 }
 
 func mustRead(path string) []byte {

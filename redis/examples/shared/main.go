@@ -2,6 +2,9 @@
 // function through one Redis: each worker has its own memo and its own
 // connection, and the output shows which worker called the function for each
 // key, and which got the value from Redis or by waiting on the other's lease.
+// Then worker A forgets a key, and worker B, which holds it in its local
+// store, drops it when A's message arrives: its next Get calls the function
+// again instead of serving the old value.
 //
 // It starts a redis-server on a free port of 127.0.0.1 (install the
 // redis-server package), or uses the one at REDIS_ADDR:
@@ -68,6 +71,7 @@ func work(id, addr, prefix string) {
 	client := redis.NewClient(&redis.Options{Addr: addr})
 	defer client.Close()
 	tier := memoredis.New[float64](client, prefix, nil, memoredis.WithTTL(time.Minute))
+	defer tier.Close()
 	var mu sync.Mutex
 	var lines []string
 	report := func(format string, args ...any) {
@@ -101,6 +105,21 @@ func work(id, addr, prefix string) {
 	}
 	wg.Wait()
 	_, _ = rates.Get(ctx, "EUR/USD")
+
+	// Both hold EUR/USD locally now. At the next whole second, A forgets it.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	if id == "A" {
+		rates.Forget("EUR/USD")
+		report("forgets EUR/USD: in its memo, in Redis, and in the other processes' memos")
+	} else {
+		start := time.Now()
+		for tier.Stats().Invalidations == 0 && time.Since(start) < 5*time.Second {
+			time.Sleep(time.Millisecond)
+		}
+		_, held := rates.Peek("EUR/USD")
+		report("A's Forget arrived: EUR/USD still held locally: %v", held)
+		_, _ = rates.Get(ctx, "EUR/USD")
+	}
 	mu.Lock()
 	fmt.Println(strings.Join(lines, "\n"))
 	fmt.Printf("worker %s: %v\n\n", id, rates.Stats())

@@ -1,0 +1,56 @@
+package benchmarks
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// fileTraces loads the recorded traces, skipping the test when they are
+// absent outside CI; in CI (CI=true) their absence is a failure.
+func fileTraces(t *testing.T) []FileTrace {
+	t.Helper()
+	dir := TracesDir()
+	if dir == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the recorded traces are missing: CI must have ../shared/traces beside the repository")
+		}
+		t.Skip("no recorded traces (../shared/traces or $MEMO_TRACES); skipping")
+	}
+	trs, err := LoadFileTraces(dir)
+	require.NoError(t, err)
+	return trs
+}
+
+// TestFileTraceTable replays every recorded trace at every size of its
+// README through memo's two policies and the peers, and prints the table
+// with -v. MEMO_PEERS (comma-separated) limits the peers, MEMO_TRACE the
+// traces.
+func TestFileTraceTable(t *testing.T) {
+	trs := fileTraces(t)
+	if testing.Short() || raceEnabled {
+		t.Skip("the full replay takes a while; cmd/report renders it")
+	}
+	peers := TracePeers
+	if s := os.Getenv("MEMO_PEERS"); s != "" {
+		peers = strings.Split(s, ",")
+	}
+	for _, tr := range trs {
+		if s := os.Getenv("MEMO_TRACE"); s != "" && !strings.Contains(","+s+",", ","+tr.Name+",") {
+			continue
+		}
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "%s %v\n", tr.Name, tr.Sizes)
+		for _, name := range peers {
+			fmt.Fprintf(&sb, "  %-16s", name)
+			for _, v := range FileHitRatios(PeerByName(name), tr) {
+				fmt.Fprintf(&sb, " %6.2f", 100*v)
+			}
+			sb.WriteString("\n")
+		}
+		t.Log(sb.String())
+	}
+}

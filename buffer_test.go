@@ -1,0 +1,230 @@
+package memo
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// appliedLog is a readBuffer's apply function that remembers what it got.
+type appliedLog struct {
+	mu   *sync.Mutex
+	keys []int
+}
+
+func (l *appliedLog) apply(e *entry[int, int]) {
+	if !l.mu.TryLock() {
+		l.keys = append(l.keys, e.key)
+		return
+	}
+	l.mu.Unlock()
+	panic("apply called without the mutex held")
+}
+
+func newTestBuffer() (*readBuffer[int, int], *appliedLog, *sync.Mutex) {
+	mu := &sync.Mutex{}
+	l := &appliedLog{mu: mu}
+	return newReadBuffer(mu, l.apply), l, mu
+}
+
+func entries(n int) []*entry[int, int] {
+	es := make([]*entry[int, int], n)
+	for i := range es {
+		es[i] = &entry[int, int]{key: i}
+	}
+	return es
+}
+
+// pending counts the entries still reachable from b's slots.
+func (b *readBuffer[S, V]) pending() int {
+	n := 0
+	for j := range b.spill.slots {
+		if b.spill.slots[j].Load() != nil {
+			n++
+		}
+	}
+	for i := range b.stripes {
+		for j := range b.stripes[i].slots {
+			if b.stripes[i].slots[j].Load() != nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Promise: with the mutex free, every record is applied at once, in the
+// order made, whatever the goroutine's stack (here: records made from
+// different call depths, which change stackHint).
+func TestReadBufferAppliesAtOnceInOrderWhenAlone(t *testing.T) {
+	b, l, _ := newTestBuffer()
+	es := entries(1000)
+	var want []int
+	for i, e := range es {
+		recordAtDepth(b, e, i%7*300)
+		want = append(want, i)
+		require.Equal(t, want, l.keys, "after record %d", i)
+	}
+	assert.False(t, b.shared.Load())
+	assert.Zero(t, b.pending())
+}
+
+// recordAtDepth records e from depth nested calls with a frame of 64 bytes
+// each, so that the goroutine's stack grows and its stack hint changes.
+func recordAtDepth(b *readBuffer[int, int], e *entry[int, int], depth int) {
+	var pad [64]byte
+	if depth > 0 {
+		recordAtDepth(b, e, depth-1)
+		pad[depth%64]++
+		return
+	}
+	b.record(e)
+	_ = pad
+}
+
+// Promise: a record never waits for the mutex. One that finds it taken (a
+// write, or the goroutine that ran fn finishing its load) goes to the spill
+// ring, and the next record that gets the mutex applies it first: one
+// goroutine's order survives.
+func TestReadBufferNeverWaitsForTheMutexAndKeepsOrder(t *testing.T) {
+	b, l, mu := newTestBuffer()
+	es := entries(4)
+	mu.Lock()
+	for _, e := range es[:3] {
+		recordAtDepth(b, e, len(l.keys)*100)
+	}
+	assert.False(t, b.shared.Load(), "a few records that found the mutex taken are not competition")
+	assert.Empty(t, l.keys)
+	assert.Equal(t, 3, b.pending())
+	mu.Unlock()
+	b.record(es[3])
+	assert.Equal(t, []int{0, 1, 2, 3}, l.keys)
+	assert.Zero(t, b.pending(), "applied records are not reachable from the buffer")
+}
+
+// Promise: hits that keep finding the mutex taken switch the buffer to
+// stripes; a drain that finds one busy stripe at most switches back.
+func TestReadBufferSwitchesToStripesUnderCompetitionAndBack(t *testing.T) {
+	b, l, mu := newTestBuffer()
+	es := entries(spillShare + 3)
+	mu.Lock()
+	for _, e := range es {
+		b.record(e)
+	}
+	assert.True(t, b.shared.Load())
+	assert.Equal(t, len(es), b.pending())
+	b.drain()
+	mu.Unlock()
+	assert.Len(t, l.keys, len(es))
+	assert.Equal(t, l.keys[:spillShare], keysUpTo(spillShare), "the spill ring, the oldest records, first")
+	assert.Zero(t, b.pending(), "a drain leaves no entry reachable")
+	assert.False(t, b.shared.Load())
+}
+
+// Promise: a full stripe drops records, and dropped counts every one; no
+// record is lost otherwise.
+func TestReadBufferCountsRecordsDroppedWhenAStripeIsFull(t *testing.T) {
+	b, l, mu := newTestBuffer()
+	es := entries(200)
+	mu.Lock()
+	for _, e := range es {
+		b.record(e)
+	}
+	kept := b.pending()
+	assert.GreaterOrEqual(t, kept, stripeSlots)
+	assert.Equal(t, uint64(len(es)-kept), b.dropped())
+	b.drain()
+	mu.Unlock()
+	assert.Len(t, l.keys, kept)
+	assert.Zero(t, b.pending())
+}
+
+// Promise: in shared mode, the hit that fills half a stripe drains the whole
+// buffer when the mutex is free.
+func TestReadBufferDrainsWhenHalfAStripeFills(t *testing.T) {
+	b, l, _ := newTestBuffer()
+	b.shared.Store(true)
+	es := entries(stripeSlots / 2)
+	for _, e := range es[:len(es)-1] {
+		b.record(e)
+	}
+	require.Empty(t, l.keys)
+	b.record(es[len(es)-1])
+	assert.Len(t, l.keys, len(es))
+	assert.Zero(t, b.pending())
+	assert.Zero(t, b.dropped())
+}
+
+// Promise: reset discards records without applying them, leaves nothing
+// reachable, and a record reserved before reset but written after it is
+// discarded too, never applied to the emptied policy.
+func TestReadBufferResetDiscardsEvenLateRecords(t *testing.T) {
+	b, l, mu := newTestBuffer()
+	es := entries(5)
+	mu.Lock()
+	for _, e := range es[:4] {
+		b.record(e)
+	}
+	st := &b.stripes[0]
+	late := st.tail.Add(1) - 1 // a hit preempted between its CAS and its store
+	b.reset()
+	assert.Empty(t, l.keys)
+	assert.Zero(t, b.pending())
+	assert.False(t, b.shared.Load(), "after reset nothing is pending: back to applying at once")
+	st.slots[late%stripeSlots].Store(es[4])
+	b.drain()
+	mu.Unlock()
+	assert.Empty(t, l.keys, "the late record belongs to before the reset")
+	assert.Zero(t, b.pending())
+	b.record(es[0])
+	assert.Equal(t, []int{0}, l.keys, "records after the reset are applied")
+}
+
+// Promise: under concurrent records and drains, every record is applied
+// exactly once or counted as dropped.
+func TestReadBufferAccountsForEveryRecordUnderConcurrency(t *testing.T) {
+	mu := &sync.Mutex{}
+	applied := 0
+	b := newReadBuffer(mu, func(*entry[int, int]) { applied++ })
+	es := entries(64)
+	const workers, each = 8, 20_000
+	var wg sync.WaitGroup
+	var stop atomic.Bool
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				b.record(es[(i+w)%len(es)])
+			}
+		}()
+	}
+	drained := make(chan struct{})
+	go func() { // a writer that drains as puts do
+		defer close(drained)
+		for !stop.Load() {
+			mu.Lock()
+			b.drain()
+			mu.Unlock()
+		}
+	}()
+	wg.Wait()
+	stop.Store(true)
+	<-drained
+	mu.Lock()
+	b.drain()
+	mu.Unlock()
+	assert.Equal(t, uint64(workers*each), uint64(applied)+b.dropped(), "applied %d, dropped %d", applied, b.dropped())
+	assert.Zero(t, b.pending())
+}
+
+func keysUpTo(n int) []int {
+	ks := make([]int, n)
+	for i := range ks {
+		ks[i] = i
+	}
+	return ks
+}

@@ -1,0 +1,434 @@
+package memo
+
+import (
+	"sync"
+)
+
+// The TinyLFU store: WithCapacity(n) with WithPolicy(TinyLFU) keeps at most n
+// entries, chosen by how often and how recently their keys were asked for.
+//
+// # The problem
+//
+// For a memo every miss is a call of fn, so the hit ratio of a bounded memo
+// is what its users pay for. An LRU keeps whatever was used last: a scan of
+// keys seen once flushes it, and a loop a little longer than the cache gets
+// no hit at all. A pure LFU is the opposite: it clings to keys that were
+// popular an hour ago, and a burst of new popular keys cannot get in. No fixed
+// mix of the two wins on every workload: loops and skewed traffic want
+// frequency, recency-heavy traffic over large caches wants an LRU.
+//
+// # The design
+//
+// Adaptive W-TinyLFU, after Einziger, Friedman and Manes ("TinyLFU: A Highly
+// Efficient Cache Admission Policy") and "Adaptive Software Cache Management"
+// (Middleware 2018), the design of Caffeine:
+//
+//   - A sketch (sketch.go) counts how often each key was seen recently,
+//     including keys no longer held, and forgets slowly (it ages).
+//   - New entries go into a small LRU window. An entry pushed out of the
+//     window is a candidate for the main region, and it gets in only if its
+//     key is more frequent than that of the main region's victim, which is
+//     evicted in its place; otherwise the candidate is evicted. A candidate
+//     that ties loses, except that a fairly frequent one wins at random one
+//     time in 128, so that an attacker who floods the sketch with colliding
+//     keys cannot pin a victim forever.
+//   - The main region is a segmented LRU: entries come in on probation and
+//     move to the protected segment (80% of the main region) when used again;
+//     the protected segment's least recent entry falls back to probation.
+//   - A hill climber sizes the window: every sample of requests it compares
+//     the hit ratio with the previous sample's and keeps moving the window's
+//     share in the same direction while that helps, reversing when it hurts,
+//     with steps that shrink over time and restart when the hit ratio jumps
+//     (the workload changed). Recency-heavy traffic grows the window toward a
+//     plain LRU; frequency-heavy traffic shrinks it toward a pure TinyLFU.
+//
+// The policy (wtinylfu) is a plain single-threaded structure, tested alone.
+// The store puts it behind the lock-free index: a hit is a lookup plus a
+// record in the read buffer (buffer.go), which drops records when full and
+// never blocks; whoever holds the memo's mutex replays the records into the
+// policy. Misses and writes hold the mutex and run the policy directly.
+//
+// # The price
+//
+// Hits are recorded lossily and out of order, so the policy sees most hits,
+// not all, under heavy parallel load (the records dropped are counted); its
+// decisions are approximate by design anyway. Per entry the policy costs a
+// 16-byte list node and 8 bytes of sketch. An entry refused admission or
+// evicted from the main region is reported as Evicted: the entry that a new
+// key pushes out may be the previous newcomer, the one a put just stored, and
+// not the least recently used. With a TTL, expired entries are reclaimed as
+// the LRU does: lazily, when a Get finds them or the policy picks them.
+
+// wtinylfu is the eviction policy: which entries stay, in which region. It
+// does not own the entries' index; it reports every entry it drops to evict.
+type wtinylfu[S comparable, V any] struct {
+	window, probation, protected    list[S, V]
+	nWindow, nProbation, nProtected int
+
+	capacity     int
+	maxWindow    int // the climber moves it within [1, capacity]
+	maxProtected int
+
+	sketch  sketch
+	climber climber
+	hash    func(S) uint64
+	evict   func(*entry[S, V]) // called for every entry the policy drops
+	now     int64              // the memo's clock, for expiry, set by the store
+	rand    uint64             // xorshift state for the admission jitter
+}
+
+const (
+	protectedShare   = 0.8 // of the main region
+	admitJitterFloor = 6   // a tied candidate this frequent wins one time in 128
+)
+
+func (p *wtinylfu[S, V]) init(capacity int, hash func(S) uint64, evict func(*entry[S, V])) {
+	p.capacity, p.hash, p.evict = capacity, hash, evict
+	p.rand = 0x9e3779b97f4a7c15
+	p.sketch.init(capacity)
+	p.climber.init(capacity)
+	p.reset()
+}
+
+// reset forgets every entry (without reporting them) and the frequencies.
+func (p *wtinylfu[S, V]) reset() {
+	p.window.init()
+	p.probation.init()
+	p.protected.init()
+	p.nWindow, p.nProbation, p.nProtected = 0, 0, 0
+	p.sketch.reset()
+	p.climber.init(p.capacity)
+	p.setWindow(int(float64(p.capacity) * initialWindow))
+}
+
+// setWindow sets the window's share, and the protected segment's from it.
+func (p *wtinylfu[S, V]) setWindow(n int) {
+	p.maxWindow = min(max(n, 1), p.capacity)
+	p.maxProtected = int(float64(p.capacity-p.maxWindow) * protectedShare)
+}
+
+func (p *wtinylfu[S, V]) size() int { return p.nWindow + p.nProbation + p.nProtected }
+
+// add takes in a new entry, evicting entries if the policy is over capacity.
+func (p *wtinylfu[S, V]) add(e *entry[S, V]) {
+	p.sketch.increment(p.hash(e.key))
+	p.window.attach(e)
+	p.window.pushFront(e)
+	p.nWindow++
+	p.count(false)
+	p.balance()
+}
+
+// access records a hit on e, if e is still held.
+func (p *wtinylfu[S, V]) access(e *entry[S, V]) {
+	switch {
+	case p.window.holds(e):
+		p.window.moveToFront(e)
+	case p.protected.holds(e):
+		p.protected.moveToFront(e)
+	case p.probation.holds(e):
+		p.probation.remove(e)
+		p.nProbation--
+		p.protected.attach(e)
+		p.protected.pushFront(e)
+		p.nProtected++
+		p.demote()
+	default:
+		return // dropped since the hit was recorded
+	}
+	p.sketch.increment(p.hash(e.key))
+	p.count(true)
+}
+
+// replace puts e where old was, as a use of the key: Set or a reload of a
+// key the policy holds.
+func (p *wtinylfu[S, V]) replace(old, e *entry[S, V]) {
+	l := p.listOf(old)
+	if l == nil {
+		p.add(e)
+		return
+	}
+	l.nodes[old.node].e = e
+	e.node, old.node = old.node, 0
+	p.access(e)
+}
+
+// remove drops e without reporting it (Forget).
+func (p *wtinylfu[S, V]) remove(e *entry[S, V]) {
+	l := p.listOf(e)
+	switch l {
+	case &p.window:
+		p.nWindow--
+	case &p.probation:
+		p.nProbation--
+	case &p.protected:
+		p.nProtected--
+	default:
+		return
+	}
+	l.remove(e)
+}
+
+func (p *wtinylfu[S, V]) listOf(e *entry[S, V]) *list[S, V] {
+	switch {
+	case p.window.holds(e):
+		return &p.window
+	case p.probation.holds(e):
+		return &p.probation
+	case p.protected.holds(e):
+		return &p.protected
+	}
+	return nil
+}
+
+// demote moves the protected segment's least recent entries to probation
+// while the segment is over its share.
+func (p *wtinylfu[S, V]) demote() {
+	for p.nProtected > p.maxProtected {
+		e := p.protected.back()
+		p.protected.remove(e)
+		p.nProtected--
+		p.probation.attach(e)
+		p.probation.pushFront(e)
+		p.nProbation++
+	}
+}
+
+// balance moves window overflow into the main region while it has room, then
+// evicts until the policy is within capacity.
+func (p *wtinylfu[S, V]) balance() {
+	for p.nWindow > p.maxWindow && p.nProbation+p.nProtected < p.capacity-p.maxWindow {
+		p.promote(p.window.back())
+	}
+	for p.size() > p.capacity {
+		p.evictOne()
+	}
+}
+
+// promote moves e from the window to the front of probation.
+func (p *wtinylfu[S, V]) promote(e *entry[S, V]) {
+	p.window.remove(e)
+	p.nWindow--
+	p.probation.attach(e)
+	p.probation.pushFront(e)
+	p.nProbation++
+}
+
+// victim is the main region's next entry to go: probation's least recent,
+// or protected's when probation is empty; nil for an empty main region.
+func (p *wtinylfu[S, V]) victim() *entry[S, V] {
+	if v := p.probation.back(); v != nil {
+		return v
+	}
+	return p.protected.back()
+}
+
+// evictOne drops one entry: while the window is over its share, the duel of
+// its least recent entry against the main region's victim decides which;
+// otherwise (the climber has just grown the window) the main region's victim.
+func (p *wtinylfu[S, V]) evictOne() {
+	v := p.victim()
+	if p.nWindow <= p.maxWindow && v != nil {
+		p.drop(v)
+		return
+	}
+	c := p.window.back()
+	switch {
+	case v == nil || c.expired(p.now):
+		p.drop(c)
+	case v.expired(p.now) || p.admit(c, v):
+		p.drop(v)
+		p.promote(c)
+	default:
+		p.drop(c)
+	}
+}
+
+// admit reports whether candidate c should replace victim v.
+func (p *wtinylfu[S, V]) admit(c, v *entry[S, V]) bool {
+	cf, vf := p.sketch.estimate(p.hash(c.key)), p.sketch.estimate(p.hash(v.key))
+	if cf > vf {
+		return true
+	}
+	if cf < admitJitterFloor {
+		return false
+	}
+	p.rand ^= p.rand << 13
+	p.rand ^= p.rand >> 7
+	p.rand ^= p.rand << 17
+	return p.rand&127 == 0
+}
+
+// drop removes e from its region and reports it.
+func (p *wtinylfu[S, V]) drop(e *entry[S, V]) {
+	p.remove(e)
+	p.evict(e)
+}
+
+// count feeds one request to the climber once the cache is full, and applies
+// the climber's adjustment at the end of each sample.
+func (p *wtinylfu[S, V]) count(hit bool) {
+	if p.size() < p.capacity {
+		return
+	}
+	if d := p.climber.record(hit); d != 0 {
+		if climbHook != nil {
+			climbHook(p.climber.prev, p.maxWindow+d)
+		}
+		p.setWindow(p.maxWindow + d)
+		p.demote()
+	}
+}
+
+// climber is the hill climber that sizes the window (see the top of this
+// file). Its moves are in entries.
+type climber struct {
+	hits, requests int
+	sample         int     // requests per sample
+	prev           float64 // hit ratio of the previous sample, -1 before the first
+	step           float64 // signed size of the next move, in entries
+	initialStep    float64
+}
+
+var climbHook func(float64, int)
+
+var (
+	climbStepShare = 0.0625 // the first step: 6.25% of the capacity
+	climbDecay     = 0.98   // each sample's step is this much of the last one
+	climbRestart   = 0.05   // a change of hit ratio this large restarts the steps
+	climbSample    = 10.0   // requests per sample, per entry of capacity
+	climbMinSample = 640
+	climbMaxSample = 1 << 40
+	initialWindow  = 0.01 // share of the capacity, before the climber moves it
+)
+
+func (c *climber) init(capacity int) {
+	*c = climber{sample: min(max(int(climbSample*float64(capacity)), climbMinSample), climbMaxSample), prev: -1}
+	c.initialStep = max(1, climbStepShare*float64(capacity))
+	c.step = c.initialStep
+}
+
+// record counts one request and returns the window's move at the end of a
+// sample, else 0.
+func (c *climber) record(hit bool) int {
+	c.requests++
+	if hit {
+		c.hits++
+	}
+	if c.requests < c.sample {
+		return 0
+	}
+	rate := float64(c.hits) / float64(c.requests)
+	c.hits, c.requests = 0, 0
+	if c.prev < 0 {
+		c.prev = rate
+		return int(c.step)
+	}
+	delta := rate - c.prev
+	c.prev = rate
+	if delta < 0 {
+		c.step = -c.step
+	}
+	if delta >= climbRestart || delta <= -climbRestart {
+		if c.step < 0 {
+			c.step = -c.initialStep
+		} else {
+			c.step = c.initialStep
+		}
+	} else {
+		c.step *= climbDecay
+	}
+	return int(c.step)
+}
+
+// tinyLFUStore is the store of WithPolicy(TinyLFU): the lock-free index for
+// hits, the read buffer for recording them, and the policy under the memo's
+// mutex.
+type tinyLFUStore[S comparable, V any] struct {
+	// Read by every hit.
+	idx   index[S, V]
+	reads *readBuffer[S, V]
+
+	// Written under the memo's mutex, on lines of their own.
+	_   [cacheLine]byte
+	pol wtinylfu[S, V]
+	ttl int64
+	obs *observer[S, V]
+}
+
+func newTinyLFUStore[S comparable, V any](capacity int, ttl int64, obs *observer[S, V], mu *sync.Mutex) *tinyLFUStore[S, V] {
+	s := &tinyLFUStore[S, V]{ttl: ttl, obs: obs}
+	s.idx.init()
+	s.pol.init(capacity, s.idx.hash, func(e *entry[S, V]) {
+		s.idx.delEntry(e)
+		s.obs.drop(e, s.pol.now, Evicted)
+	})
+	s.reads = newReadBuffer(mu, s.pol.access)
+	return s
+}
+
+func (s *tinyLFUStore[S, V]) load(k S, now int64) (V, bool) {
+	e := s.idx.getLive(k, now)
+	if e == nil {
+		var zero V
+		return zero, false
+	}
+	s.reads.record(e)
+	return e.val, true
+}
+
+func (s *tinyLFUStore[S, V]) loadLocked(k S, now int64) (V, bool) {
+	e := s.idx.getLive(k, now)
+	if e == nil {
+		var zero V
+		return zero, false
+	}
+	s.reads.drain()
+	s.pol.access(e)
+	return e.val, true
+}
+
+func (s *tinyLFUStore[S, V]) peek(k S, now int64) (V, bool) {
+	if e := s.idx.getLive(k, now); e != nil {
+		return e.val, true
+	}
+	var zero V
+	return zero, false
+}
+
+func (s *tinyLFUStore[S, V]) put(k S, v V, now, exp int64) {
+	s.reads.drain() // hits recorded before this put weigh in its decisions
+	s.pol.now = now
+	e := &entry[S, V]{key: k, val: v, exp: exp}
+	old, ok := s.idx.put(e)
+	if !ok {
+		return
+	}
+	if old != nil {
+		s.pol.replace(old, e)
+		s.obs.drop(old, now, Replaced)
+		return
+	}
+	s.pol.add(e)
+}
+
+func (s *tinyLFUStore[S, V]) del(k S, now int64) {
+	if old := s.idx.del(k); old != nil {
+		s.reads.drain() // lets go of any record of old
+		s.pol.remove(old)
+		s.obs.drop(old, now, Forgotten)
+	}
+}
+
+func (s *tinyLFUStore[S, V]) sweep(int64) {}
+
+func (s *tinyLFUStore[S, V]) clear(now int64) {
+	s.reads.reset()
+	if s.obs.onEvict != nil {
+		s.idx.each(func(e *entry[S, V]) { s.obs.drop(e, now, Cleared) })
+	}
+	s.pol.reset()
+	s.idx.clear()
+}
+
+func (s *tinyLFUStore[S, V]) len() int { return s.idx.len() }

@@ -1,0 +1,159 @@
+package memo
+
+import (
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// policySim drives the policy alone, as a cache of int keys: it reports
+// whether each request hit.
+type policySim struct {
+	p       wtinylfu[int, int]
+	held    map[int]*entry[int, int]
+	evicted []int
+}
+
+func newPolicySim(capacity int) *policySim {
+	s := &policySim{held: map[int]*entry[int, int]{}}
+	s.p.init(capacity, func(k int) uint64 { return uint64(k) * 0x9e3779b97f4a7c15 }, func(e *entry[int, int]) {
+		delete(s.held, e.key)
+		s.evicted = append(s.evicted, e.key)
+	})
+	return s
+}
+
+func (s *policySim) get(k int) bool {
+	if e, ok := s.held[k]; ok {
+		s.p.access(e)
+		return true
+	}
+	e := &entry[int, int]{key: k}
+	s.held[k] = e
+	s.p.add(e)
+	return false
+}
+
+// The policy never holds more than its capacity, and its regions account for
+// every entry it holds.
+func TestPolicyStaysWithinCapacity(t *testing.T) {
+	for _, capacity := range []int{1, 2, 3, 10, 100} {
+		s := newPolicySim(capacity)
+		for i := range 20_000 {
+			s.get((i * 7919) % (3 * capacity))
+			require.LessOrEqual(t, s.p.size(), capacity)
+			require.Equal(t, len(s.held), s.p.size())
+			require.LessOrEqual(t, s.p.nProtected, max(s.p.maxProtected, 0))
+		}
+	}
+}
+
+// Admission: a candidate seen once does not replace a victim seen often;
+// the candidate is the one evicted.
+func TestPolicyRefusesAOneHitWonderForAFrequentKey(t *testing.T) {
+	s := newPolicySim(10)
+	for k := range 10 {
+		for range 5 {
+			s.get(k)
+		}
+	}
+	require.Len(t, s.held, 10)
+	var main []int // the frequent keys past the window
+	for k, e := range s.held {
+		if !s.p.window.holds(e) {
+			main = append(main, k)
+		}
+	}
+	require.NotEmpty(t, main)
+	for k := 100; k < 200; k++ {
+		s.get(k) // each seen once: refused when it leaves the window
+	}
+	for _, k := range main {
+		assert.Contains(t, s.held, k, "frequent key %d kept", k)
+	}
+	assert.Len(t, s.evicted, 100, "every newcomer but the window's was refused, or pushed out one frequent key of the window")
+}
+
+// The climber grows the window on a recency trace (every key asked for
+// twice, the second time up to half the capacity later, as in the Corda
+// trace: only a window that large catches it) and shrinks it on a frequency
+// trace (a loop a little longer than the cache, where only a stable main
+// region hits).
+func TestClimberMovesTheWindowWithTheWorkload(t *testing.T) {
+	const capacity = 1000
+	s := newPolicySim(capacity)
+	start := s.p.maxWindow
+	r := rand.New(rand.NewPCG(1, 2))
+	due := map[int][]int{} // request number -> keys asked for again then
+	for i := range 300_000 {
+		s.get(i)
+		for _, k := range due[i] {
+			s.get(k)
+		}
+		delete(due, i)
+		at := i + 1 + r.IntN(capacity/2)
+		due[at] = append(due[at], i)
+	}
+	assert.Greater(t, s.p.maxWindow, capacity/4, "the window grew on a recency trace (from %d)", start)
+
+	s = newPolicySim(capacity)
+	s.p.setWindow(capacity / 2)
+	for i := range 500_000 {
+		s.get(i % (capacity * 3 / 2))
+	}
+	assert.Less(t, s.p.maxWindow, capacity/10, "the window shrank on a loop")
+}
+
+// The sketch counts up to 15, estimates at least the true count of a key
+// (collisions only add), and halves every count as it ages.
+func TestSketchCountsSaturatesAndAges(t *testing.T) {
+	var s sketch
+	s.init(1000)
+	h := func(k int) uint64 { return uint64(k) * 0x9e3779b97f4a7c15 }
+	for k := range 100 {
+		for range k % 20 {
+			s.increment(h(k))
+		}
+	}
+	for k := range 100 {
+		assert.GreaterOrEqual(t, s.estimate(h(k)), min(k%20, 15), "key %d", k)
+	}
+	assert.Equal(t, 15, s.estimate(h(19)), "saturates at 15")
+	before := s.estimate(h(10))
+	s.age()
+	assert.Equal(t, before/2, s.estimate(h(10)))
+	s.reset()
+	assert.Zero(t, s.estimate(h(19)))
+}
+
+// Peek is not a use: it records nothing for the policy.
+func TestTinyLFUPeekIsNotAUse(t *testing.T) {
+	var mu sync.Mutex
+	var ctr counters
+	ctr.hits = newHitCounter()
+	obs := &observer[int, int]{ctr: &ctr}
+	s := newTinyLFUStore(10, 0, obs, &mu)
+	mu.Lock()
+	s.put(1, 1, 0, 0)
+	mu.Unlock()
+	h := s.idx.hash(1)
+	before := s.pol.sketch.estimate(h)
+	for range 100 {
+		_, ok := s.peek(1, 0)
+		require.True(t, ok)
+	}
+	mu.Lock()
+	s.reads.drain()
+	mu.Unlock()
+	assert.Equal(t, before, s.pol.sketch.estimate(h), "Peek left the frequency alone")
+	for range 3 {
+		s.load(1, 0)
+	}
+	mu.Lock()
+	s.reads.drain()
+	mu.Unlock()
+	assert.Greater(t, s.pol.sketch.estimate(h), before, "Get counts")
+}
