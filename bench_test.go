@@ -584,3 +584,21 @@ func benchMixed(b *testing.B, parallel bool, reads int, p memo.Policy) {
 	hits, misses := after.Hits-before.Hits, after.Misses-before.Misses
 	b.ReportMetric(100*float64(hits)/float64(max(hits+misses, 1)), "hit%")
 }
+
+// BenchmarkHitRefresh compares a hit on a memo with WithRefresh to one with
+// WithTTL alone (the promise: at most 1.2x), on the map store and the LRU,
+// and with WithTTLFunc and WithErrorTTL, which add nothing to a hit either.
+// Entries are younger than the refresh age, as in steady use: a due entry
+// costs one more look-up only while its reload runs.
+func BenchmarkHitRefresh(b *testing.B) {
+	ttl := memo.WithTTL(time.Hour)
+	refresh := memo.WithRefresh(59 * time.Minute)
+	ttlFunc := memo.WithTTLFunc(func(int, int) time.Duration { return time.Hour })
+	lru := memo.WithCapacity(2 * streamLen)
+	b.Run("impl=memo-ttl", func(b *testing.B) { benchMemoHit(b, identity, ttl) })
+	b.Run("impl=memo-ttl-refresh", func(b *testing.B) { benchMemoHit(b, identity, ttl, refresh) })
+	b.Run("impl=memo-ttlfunc", func(b *testing.B) { benchMemoHit(b, identity, ttlFunc) })
+	b.Run("impl=memo-ttl-errorttl", func(b *testing.B) { benchMemoHit(b, identity, ttl, memo.WithErrorTTL(time.Minute)) })
+	b.Run("impl=lru-ttl", func(b *testing.B) { benchMemoHit(b, identity, lru, ttl) })
+	b.Run("impl=lru-ttl-refresh", func(b *testing.B) { benchMemoHit(b, identity, lru, ttl, refresh) })
+}

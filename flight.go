@@ -3,6 +3,7 @@ package memo
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 // ErrGoexit is returned to the callers waiting on a call of fn that ended
@@ -37,14 +38,18 @@ type call[K, V any] struct {
 	val      V
 	err      error
 	panicked bool
-	pval     any  // the value fn panicked with
-	goexit   bool // fn called runtime.Goexit
+	pval     any           // the value fn panicked with
+	goexit   bool          // fn called runtime.Goexit
+	took     time.Duration // time spent in fn, for Stats.LoadTime
+	ttl      time.Duration // WithTTLFunc's TTL for val
 
 	// Bookkeeping.
 	waiters  int           // callers still waiting for the result
 	done     chan struct{} // made by the first caller that must wait; closed when fn is done
 	finished bool          // fn is done and the result is set
 	stale    bool          // Forget, Clear, Set or a newer call ran: do not store the result
+	canceled bool          // every caller gave up and fn's context was canceled
+	refresh  bool          // a WithRefresh reload: nobody started it, Gets that miss may join it
 }
 
 // result returns what the call produced to one of its waiters.
@@ -77,6 +82,12 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 		c.ctr.hits.add()
 		return v, nil
 	}
+	if err, ok := c.errs.get(s, now); ok { // WithErrorTTL
+		c.unlock()
+		c.ctr.hits.add()
+		var zero V
+		return zero, err
+	}
 	if gaveUp {
 		// The caller has already given up: starting fn would be work (an
 		// RPC, a charge) that nobody asked for, and joining a call would
@@ -87,7 +98,7 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 	}
 	c.ctr.misses++
 	if cl := c.calls[s]; cl != nil {
-		if cl.waiters > 0 {
+		if cl.waiters > 0 || cl.refresh {
 			cl.waiters++
 			c.ctr.shared++
 			if cl.done == nil { // fn runs inline on the goroutine that started it
@@ -140,6 +151,7 @@ func (c *core[K, S, V]) wait(ctx context.Context, cl *call[K, V]) (V, error) {
 		// still completes, its value is stored (unless stale), but the next
 		// Get starts a new call rather than waiting on this one.
 		cl.cancel()
+		cl.canceled = true
 	}
 	c.mu.Unlock()
 	var zero V
@@ -153,7 +165,9 @@ func (c *core[K, S, V]) wait(ctx context.Context, cl *call[K, V]) (V, error) {
 // call. Other waiters re-panic with the original value in result.
 func (c *core[K, S, V]) run(ctx context.Context, cl *call[K, V], s S, inline bool) {
 	returned, recovered := false, false
+	start := time.Now()
 	defer func() {
+		cl.took = time.Since(start)
 		if !returned && !recovered {
 			cl.goexit = true
 		}
@@ -175,6 +189,9 @@ func (c *core[K, S, V]) run(ctx context.Context, cl *call[K, V], s S, inline boo
 			}
 		}()
 		cl.val, cl.err = c.fn(ctx, cl.key)
+		if cl.err == nil {
+			cl.ttl = c.ttlOf(s, cl.val) // a panic here is fn's: it stores nothing
+		}
 		returned = true
 	}()
 }
@@ -187,11 +204,14 @@ func (c *core[K, S, V]) finish(cl *call[K, V], s S) bool {
 	if c.calls[s] == cl {
 		delete(c.calls, s)
 	}
+	now := c.now()
+	c.ctr.loadTime += cl.took
 	ok := !cl.panicked && !cl.goexit && cl.err == nil
 	if !ok {
 		c.ctr.loadErrors++
+		c.cacheErr(cl, s, now)
 	} else if !cl.stale {
-		c.st.put(s, cl.val, c.now())
+		c.store(s, cl.val, cl.ttl, now)
 	}
 	cl.finished = true
 	if cl.done != nil {
@@ -213,4 +233,5 @@ func (c *core[K, S, V]) invalidate(s S) {
 		cl.stale = true
 		delete(c.calls, s)
 	}
+	c.errs.drop(s)
 }

@@ -3,6 +3,7 @@ package memo
 import (
 	"context"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -43,8 +44,12 @@ func MemoizeKeyed[K, V any](fn func(context.Context, K) (V, error), key KeyFunc[
 	d := &keyed[K, V]{key: key}
 	d.bufs.New = func() any { b := make([]byte, 0, 128); return &b }
 	d.init(load, cfg, onEvict)
+	if ttl := ttlFuncFor[K, V](cfg); ttl != nil {
+		d.ttlFn = func(_ string, x keyed1[K, V]) time.Duration { return ttl(x.k, x.v) }
+	}
 	d.tl = tl
 	d.st = newStrongStore(cfg, &d.obs, &d.mu)
+	d.linkRefresh()
 	d.listen()
 	return &Memo[K, V]{e: d}
 }
@@ -83,7 +88,16 @@ func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (d *keyed[K, V]) get(ctx context.Context, k K) (V, error) {
 	bp, b := d.encode(k)
-	if x, ok := d.st.load(view(b), d.now()); ok {
+	now := d.now()
+	if x, ok := d.st.load(view(b), now+d.lead); ok {
+		d.release(bp, b)
+		d.ctr.hits.add()
+		return x.v, nil
+	}
+	if x, e, ok := d.due(view(b), now); ok { // WithRefresh: served, maybe reloaded
+		if e != nil {
+			d.refresh(ctx, k, string(b), e)
+		}
 		d.release(bp, b)
 		d.ctr.hits.add()
 		return x.v, nil

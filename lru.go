@@ -131,11 +131,7 @@ func (s *lruStore[S, V]) peek(k S, now int64) (V, bool) {
 	return zero, false
 }
 
-func (s *lruStore[S, V]) put(k S, v V, now int64) {
-	var exp int64
-	if s.ttl > 0 {
-		exp = now + s.ttl
-	}
+func (s *lruStore[S, V]) put(k S, v V, now, exp int64) {
 	// Uses recorded before this put must be applied before e goes in front
 	// of them, and before any eviction decision.
 	s.drain()

@@ -52,7 +52,9 @@ func Memoize[K comparable, V any](fn func(context.Context, K) (V, error), opts .
 	d := &direct[K, V]{}
 	fn, d.tl = linkTier(cfg, fn, canonicalString[K], d.remember)
 	d.init(fn, cfg, onEvictFor[K, V](cfg))
+	d.ttlFn = ttlFuncFor[K, V](cfg)
 	d.st = newStrongStore(cfg, &d.obs, &d.mu)
+	d.linkRefresh()
 	d.listen()
 	return &Memo[K, V]{e: d}
 }
@@ -66,7 +68,7 @@ func newStrongStore[S comparable, V any](cfg config, obs *observer[S, V], mu *sy
 	if cfg.capacity > 0 {
 		return newLRUStore(cfg.capacity, int64(cfg.ttl), obs, mu)
 	}
-	return newMapStore(int64(cfg.ttl), obs)
+	return newMapStore(int64(cfg.ttl), cfg.ttlFunc != nil, obs)
 }
 
 // Get returns fn's value for key: from the cache if a live value is there,
@@ -136,7 +138,12 @@ type core[K any, S comparable, V any] struct {
 	fn       func(context.Context, K) (V, error)
 	st       store[S, V]
 	ttl      time.Duration
-	epoch    time.Time // origin of the memo's clock, for deadlines
+	clock    bool                     // some deadline is kept (TTL, refresh, error TTL): now reads the clock
+	lead     int64                    // WithRefresh: how far ahead hits look, so a due entry misses (refresh.go)
+	ttlFn    func(S, V) time.Duration // WithTTLFunc, adapted to the store's types (expiry.go)
+	rfIdx    *index[S, V]             // WithRefresh: the store's index, to mark a due entry
+	errs     *errCache[S]             // WithErrorTTL (errcache.go); nil without
+	epoch    time.Time                // origin of the memo's clock, for deadlines
 	capacity int
 	ctr      counters
 	obs      observer[S, V]
@@ -151,7 +158,8 @@ type core[K any, S comparable, V any] struct {
 // and c.mu.
 func (c *core[K, S, V]) init(fn func(context.Context, K) (V, error), cfg config, onEvict func(S, V, EvictReason)) {
 	c.fn = fn
-	c.ttl = cfg.ttl
+	c.initExpiry(cfg)
+	c.errs = newErrCache[S](cfg.errTTL)
 	c.epoch = time.Now()
 	c.capacity = cfg.capacity
 	c.ctr.hits = newHitCounter()
@@ -164,17 +172,21 @@ func (c *core[K, S, V]) init(fn func(context.Context, K) (V, error), cfg config,
 func (c *core[K, S, V]) unlock() { c.obs.unlock(&c.mu) }
 
 // now reads the memo's clock, in nanoseconds since the memo was made. Without
-// a TTL no deadline is ever set and the clock is not read at all.
+// a TTL (or another deadline) none is ever set and the clock is not read.
 func (c *core[K, S, V]) now() int64 {
-	if c.ttl == 0 {
+	if !c.clock {
 		return 0
 	}
 	return int64(time.Since(c.epoch))
 }
 
 func (c *core[K, S, V]) get(ctx context.Context, k K, s S) (V, error) {
-	if v, ok := c.st.load(s, c.now()); ok {
+	now := c.now()
+	if v, ok := c.st.load(s, now+c.lead); ok {
 		c.ctr.hits.add()
+		return v, nil
+	}
+	if v, ok := c.serveDue(ctx, k, s, now); ok {
 		return v, nil
 	}
 	return c.miss(ctx, k, s)
@@ -185,10 +197,11 @@ func (c *core[K, S, V]) peek(s S) (V, bool) {
 }
 
 func (c *core[K, S, V]) set(s S, v V) {
+	d := c.ttlOf(s, v) // outside the lock: it is the caller's code
 	c.mu.Lock()
 	defer c.unlock() // a key that cannot be hashed panics here; the memo stays usable
 	c.invalidate(s)
-	c.st.put(s, v, c.now())
+	c.store(s, v, d, c.now())
 }
 
 func (c *core[K, S, V]) forget(s S) {
@@ -204,6 +217,7 @@ func (c *core[K, S, V]) clear() {
 		c.invalidate(s)
 	}
 	c.st.clear(c.now())
+	c.errs.clear()
 	c.ctr.reset()
 	c.unlock()
 	c.tl.clearAll()

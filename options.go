@@ -21,6 +21,11 @@ type config struct {
 	policySet bool // WithPolicy was given
 
 	batch *batchConfig // WithBatch, for MemoizeBatch only (batch.go)
+
+	// Expensive calls (refresh.go, expiry.go, errcache.go).
+	refresh time.Duration
+	ttlFunc any // a func(K, V) time.Duration, checked like onEvict
+	errTTL  time.Duration
 }
 
 func newConfig(opts []Option) config {
@@ -31,6 +36,7 @@ func newConfig(opts []Option) config {
 		}
 		o(&c)
 	}
+	c.checkExpensive()
 	c.checkPolicy()
 	return c
 }
@@ -174,4 +180,101 @@ func (c *config) checkPolicy() {
 	if c.policySet && c.capacity == 0 {
 		panic(fmt.Sprintf("memo: WithPolicy(%v) needs WithCapacity(n > 0): an unbounded memo evicts nothing", c.policy))
 	}
+}
+
+// WithRefresh reloads entries ahead of their expiry: once an entry is older
+// than d (and still live), a Get returns it at once, counted as a hit, and
+// starts one reload of its key in the background. The reload's value replaces
+// the entry with a fresh TTL, so a key in steady use never makes a caller wait
+// for fn after its first load.
+//
+// Only one reload per key runs at a time; a Get that misses the key meanwhile
+// (its entry expired) waits for that reload instead of calling fn again. A
+// failed reload (an error or a panic, counted in LoadErrors) keeps the old
+// value until its TTL ends and is not retried before then; the next load is
+// the Get that misses it. Forget, Set and Clear during a reload win over it:
+// its result is not stored. The reload's context carries the values of the
+// Get that triggered it but never its cancellation nor deadline: nobody
+// waits for a reload, so nothing cancels it. A reload that panics while no
+// Get waits for it crashes the program, as any unrecovered panic does.
+// Reloads go through WithTier like any load, count in Stats.Refreshes and in
+// Stats.Loads, and are not started by a Get whose context is already done.
+//
+// d must be shorter than WithTTL's d; without WithTTL, entries never expire
+// but are still reloaded once older than d. 0 means no refresh, the default.
+// WithRefresh panics for a negative d; the memo's constructor panics when d is
+// not shorter than the TTL, with WithTTLFunc (an entry's age is not known
+// from a per-entry deadline), and for MemoizeWeak (a weak entry lives only
+// as long as its callers hold the value; replacing it would split them).
+func WithRefresh(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("memo: WithRefresh(%v): the refresh age must be >= 0 (0 means no refresh)", d))
+	}
+	return func(c *config) { c.refresh = d }
+}
+
+// WithTTLFunc gives each entry the TTL that ttl computes from its key and
+// value, for values that say how long they are valid (an OAuth token, an HTTP
+// response's Cache-Control). ttl runs once per value stored, whether fn
+// returned it or Set stored it, outside the memo's lock; a panic in it is
+// treated as a panic of fn. A result of 0 or less means the value is returned
+// (by the Get, or dropped by Set) but not stored, and any entry the key had is
+// dropped (reported to WithOnEvict as Replaced).
+//
+// Expired entries of the unbounded store are reclaimed as the memo is read
+// and written, with no goroutine, earliest deadline first; a bounded store
+// drops them as they reach the end of its order. K and V are inferred from
+// ttl and must be the memo's key and value types (Key2 or Key3 for Memoize2
+// and Memoize3); the constructor panics otherwise, and with WithTTL, which
+// sets one TTL for all. WithTTLFunc(nil) panics.
+func WithTTLFunc[K, V any](ttl func(key K, v V) time.Duration) Option {
+	if ttl == nil {
+		panic("memo: WithTTLFunc(nil)")
+	}
+	return func(c *config) { c.ttlFunc = ttl }
+}
+
+// WithErrorTTL caches fn's errors for d, so that a failing upstream is not
+// called again by every Get while it fails: within d of the failure, a Get of
+// the key returns the same error without calling fn, counted as a hit. Peek
+// does not see a cached error, and Forget, Set and Clear drop it. Never
+// cached: a panic, runtime.Goexit (ErrGoexit), an error of a call whose every
+// caller gave up (fn's context was canceled under it), an error of a call
+// that Forget, Set or Clear made stale, and the error of a failed WithRefresh
+// reload, for which the old value stands in. It works with every store,
+// MemoizeWeak included.
+//
+// 0 means errors are not cached, the default; a negative d panics.
+func WithErrorTTL(d time.Duration) Option {
+	if d < 0 {
+		panic(fmt.Sprintf("memo: WithErrorTTL(%v): the error TTL must be >= 0 (0 means errors are not cached)", d))
+	}
+	return func(c *config) { c.errTTL = d }
+}
+
+// checkExpensive panics on the combinations of WithTTL, WithTTLFunc and
+// WithRefresh that cannot mean anything.
+func (c *config) checkExpensive() {
+	if c.ttl > 0 && c.ttlFunc != nil {
+		panic(fmt.Sprintf("memo: WithTTL(%v) and WithTTLFunc cannot be combined: WithTTL sets one TTL for every entry, WithTTLFunc one per entry", c.ttl))
+	}
+	if c.refresh > 0 && c.ttlFunc != nil {
+		panic(fmt.Sprintf("memo: WithRefresh(%v) and WithTTLFunc cannot be combined: a refresh age is measured against WithTTL's single TTL", c.refresh))
+	}
+	if c.refresh > 0 && c.ttl > 0 && c.refresh >= c.ttl {
+		panic(fmt.Sprintf("memo: WithRefresh(%v) must be shorter than WithTTL(%v): an entry would expire before it is refreshed", c.refresh, c.ttl))
+	}
+}
+
+// ttlFuncFor returns the function of WithTTLFunc as the memo's type, or nil.
+func ttlFuncFor[K, V any](cfg config) func(K, V) time.Duration {
+	if cfg.ttlFunc == nil {
+		return nil
+	}
+	fn, ok := cfg.ttlFunc.(func(K, V) time.Duration)
+	if !ok {
+		panic(fmt.Sprintf("memo: WithTTLFunc was given a %T, but this memo needs a func(%v, %v) time.Duration",
+			cfg.ttlFunc, reflect.TypeFor[K](), reflect.TypeFor[V]()))
+	}
+	return fn
 }

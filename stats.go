@@ -14,11 +14,13 @@ import (
 // while calls run, a snapshot may see a Get counted as a miss before the load
 // it started is counted.
 //
-// Only Get calls fn, and every Get that misses either starts a call or
-// shares one, so Misses = Loads + Shared (unless Clear reset the counters
-// while a call was in flight). GetMany counts each of its keys as one Get. On
-// a MemoizeBatch memo, Loads counts calls of the batch fn, each for many keys,
-// so there Misses - Shared is the number of keys loaded.
+// fn is called by a Get that misses or by a WithRefresh reload, and every
+// Get that misses either starts a call or shares one, so Misses = Loads -
+// Refreshes + Shared (unless Clear reset the counters while a call was in
+// flight). A Get answered by an error cached with WithErrorTTL is a hit.
+// GetMany counts each of its keys as one Get. On a MemoizeBatch memo, Loads
+// counts calls of the batch fn, each for many keys, so there Misses - Shared
+// is the number of keys loaded.
 type Stats struct {
 	Hits        uint64        // Gets answered from the cache
 	Misses      uint64        // Gets not answered from the cache (= Loads started by Gets + Shared)
@@ -48,15 +50,15 @@ func (s Stats) HitRatio() float64 {
 // String formats the snapshot on one line, every counter named, so that a
 // failing test that prints it says what the cache did:
 //
-//	hits=9 misses=1 (90.0% hits) loads=1 load-errors=0 shared=0 evictions=0 expirations=0 collected=0 len=1 cap=unbounded
+//	hits=9 misses=1 (90.0% hits) loads=1 load-errors=0 shared=0 evictions=0 expirations=0 collected=0 refreshes=0 load-time=20ms len=1 cap=unbounded
 func (s Stats) String() string {
 	capacity := "unbounded"
 	if s.Capacity > 0 {
 		capacity = fmt.Sprint(s.Capacity)
 	}
-	str := fmt.Sprintf("hits=%d misses=%d (%.1f%% hits) loads=%d load-errors=%d shared=%d evictions=%d expirations=%d collected=%d len=%d cap=%s",
+	str := fmt.Sprintf("hits=%d misses=%d (%.1f%% hits) loads=%d load-errors=%d shared=%d evictions=%d expirations=%d collected=%d refreshes=%d load-time=%v len=%d cap=%s",
 		s.Hits, s.Misses, 100*s.HitRatio(), s.Loads, s.LoadErrors, s.Shared,
-		s.Evictions, s.Expirations, s.Collected, s.Len, capacity)
+		s.Evictions, s.Expirations, s.Collected, s.Refreshes, s.LoadTime, s.Len, capacity)
 	if s.Tier != (TierStats{}) {
 		str += fmt.Sprintf(" tier(hits=%d misses=%d errors=%d lease-waits=%d refused=%d clear-failures=%d invalidations=%d resyncs=%d listening=%v)",
 			s.Tier.Hits, s.Tier.Misses, s.Tier.Errors, s.Tier.LeaseWaits, s.Tier.Refused, s.Tier.ClearFailures,
@@ -75,12 +77,15 @@ type counters struct {
 	// Guarded by the memo's mutex.
 	misses, loads, loadErrors, shared uint64
 	evictions, expirations, collected uint64
+	refreshes                         uint64
+	loadTime                          time.Duration // added when a call of fn ends, never on a hit
 }
 
 func (c *counters) reset() {
 	c.hits.reset()
 	c.misses, c.loads, c.loadErrors, c.shared = 0, 0, 0, 0
 	c.evictions, c.expirations, c.collected = 0, 0, 0
+	c.refreshes, c.loadTime = 0, 0
 }
 
 // snapshot copies the counters; the caller holds the memo's mutex.
@@ -94,6 +99,8 @@ func (c *counters) snapshot() Stats {
 		Evictions:   c.evictions,
 		Expirations: c.expirations,
 		Collected:   c.collected,
+		Refreshes:   c.refreshes,
+		LoadTime:    c.loadTime,
 	}
 }
 
@@ -168,6 +175,7 @@ type observer[S comparable, V any] struct {
 	ctr     *counters
 	onEvict func(S, V, EvictReason)
 	pending []eviction[S, V]
+	relabel EvictReason // when set, entries dropped as Forgotten are reported with it (core.store)
 }
 
 type eviction[S comparable, V any] struct {
@@ -177,6 +185,9 @@ type eviction[S comparable, V any] struct {
 }
 
 func (o *observer[S, V]) dropped(k S, v V, r EvictReason) {
+	if r == Forgotten && o.relabel != 0 {
+		r = o.relabel
+	}
 	switch r {
 	case Evicted:
 		o.ctr.evictions++

@@ -1,5 +1,7 @@
 package memo
 
+import "sync/atomic"
+
 // A store holds a memo's entries. There are three: the unbounded map store
 // (this file), the LRU (lru.go) and the weak store (weak.go).
 //
@@ -14,8 +16,9 @@ type store[S comparable, V any] interface {
 	loadLocked(key S, now int64) (V, bool)
 	// peek returns key's live value without recording a use.
 	peek(key S, now int64) (V, bool)
-	// put stores v for key, replacing any entry, and makes room if needed.
-	put(key S, v V, now int64)
+	// put stores v for key with the deadline exp (0: never), replacing any
+	// entry, and makes room if needed.
+	put(key S, v V, now, exp int64)
 	// del drops key's entry, if any.
 	del(key S, now int64)
 	// sweep drops entries whose deadline is at or before now, where the
@@ -30,7 +33,9 @@ type store[S comparable, V any] interface {
 // entry is one cached value: V for strong stores, a weak pointer for the weak
 // store. key, val and exp are written before the entry is published in the
 // index and never change afterwards, so the lock-free hit path reads them
-// without synchronization. An entry holds no links: the lists that order entries (the
+// without synchronization; reloading, set once by the hit that starts a
+// WithRefresh reload, fits in the padding after node, so it costs no memory.
+// An entry holds no links: the lists that order entries (the
 // TTL queue, the recency list) keep theirs in nodes of their own, so that
 // reordering them, which drains do all the time, never writes the cache
 // lines that hits read.
@@ -39,6 +44,8 @@ type entry[S comparable, V any] struct {
 	val  V
 	exp  int64  // deadline on the memo's clock; 0 means never
 	node uint32 // this entry's node in its store's list, 0 for none; guarded by the memo's mutex
+
+	reloading atomic.Bool // a WithRefresh reload of this entry was started (refresh.go)
 }
 
 func (e *entry[S, V]) expired(now int64) bool { return e.exp != 0 && now >= e.exp }
@@ -139,18 +146,24 @@ func (l *list[S, V]) discard(e *entry[S, V]) {
 }
 
 // mapStore is the unbounded store. Without a TTL it is the index alone. With
-// one, every entry shares the same lifetime, so entries expire in the order
-// they were stored: a FIFO queue of entries, oldest first, lets sweep drop
-// every expired entry by looking only at the front, in O(1) per entry dropped.
+// WithTTL, every entry shares the same lifetime, so entries expire in the
+// order they were stored: a FIFO queue of entries, oldest first, lets sweep
+// drop every expired entry by looking only at the front, in O(1) per entry
+// dropped. With WithTTLFunc, deadlines vary, and a min-heap on them takes the
+// queue's place (expiry.go).
 type mapStore[S comparable, V any] struct {
 	idx   index[S, V]
-	ttl   int64      // nanoseconds; 0 means no TTL
-	queue list[S, V] // when ttl > 0: entries in the order stored
+	fifo  bool               // WithTTL: entries are in queue
+	queue list[S, V]         // when fifo: entries in the order stored
+	heap  bool               // WithTTLFunc: entries are in dead
+	dead  deadlineHeap[S, V] // when heap: entries by deadline
 	obs   *observer[S, V]
 }
 
-func newMapStore[S comparable, V any](ttl int64, obs *observer[S, V]) *mapStore[S, V] {
-	s := &mapStore[S, V]{ttl: ttl, obs: obs}
+// newMapStore returns a map store whose entries share one TTL (ttl > 0), have
+// one each (perEntry), or never expire.
+func newMapStore[S comparable, V any](ttl int64, perEntry bool, obs *observer[S, V]) *mapStore[S, V] {
+	s := &mapStore[S, V]{fifo: ttl > 0 && !perEntry, heap: perEntry, obs: obs}
 	s.idx.init()
 	s.queue.init()
 	return s
@@ -167,38 +180,62 @@ func (s *mapStore[S, V]) load(k S, now int64) (V, bool) {
 func (s *mapStore[S, V]) loadLocked(k S, now int64) (V, bool) { return s.load(k, now) }
 func (s *mapStore[S, V]) peek(k S, now int64) (V, bool)       { return s.load(k, now) }
 
-func (s *mapStore[S, V]) put(k S, v V, now int64) {
-	var e *entry[S, V]
-	if s.ttl > 0 {
-		e = s.queue.newEntry(k, v, now+s.ttl)
-	} else {
-		e = &entry[S, V]{key: k, val: v}
+func (s *mapStore[S, V]) put(k S, v V, now, exp int64) {
+	e := &entry[S, V]{key: k, val: v, exp: exp}
+	if s.fifo {
+		s.queue.attach(e)
 	}
 	old, ok := s.idx.put(e)
 	if !ok {
-		s.queue.discard(e)
+		if s.fifo {
+			s.queue.discard(e)
+		}
 		return
 	}
 	if old != nil {
-		s.queue.remove(old)
+		s.unqueue(old)
 		s.obs.drop(old, now, Replaced)
 	}
-	if s.ttl > 0 {
+	switch {
+	case s.fifo:
 		s.queue.pushBack(e)
+	case s.heap:
+		s.dead.push(e)
 	}
 	s.sweep(now)
 }
 
+// unqueue takes e out of the expiry order.
+func (s *mapStore[S, V]) unqueue(e *entry[S, V]) {
+	switch {
+	case s.fifo:
+		s.queue.remove(e)
+	case s.heap:
+		s.dead.remove(e)
+	}
+}
+
+// next returns the entry that expires first, or nil.
+func (s *mapStore[S, V]) next() *entry[S, V] {
+	switch {
+	case s.fifo:
+		return s.queue.front()
+	case s.heap:
+		return s.dead.front()
+	}
+	return nil
+}
+
 func (s *mapStore[S, V]) del(k S, now int64) {
 	if old := s.idx.del(k); old != nil {
-		s.queue.remove(old)
+		s.unqueue(old)
 		s.obs.drop(old, now, Forgotten)
 	}
 }
 
 func (s *mapStore[S, V]) sweep(now int64) {
-	for e := s.queue.front(); e != nil && e.expired(now); e = s.queue.front() {
-		s.queue.remove(e)
+	for e := s.next(); e != nil && e.expired(now); e = s.next() {
+		s.unqueue(e)
 		s.idx.delEntry(e)
 		s.obs.drop(e, now, Expired)
 	}
@@ -210,6 +247,7 @@ func (s *mapStore[S, V]) clear(now int64) {
 	}
 	s.idx.clear()
 	s.queue.init()
+	s.dead.init()
 }
 
 func (s *mapStore[S, V]) len() int { return s.idx.len() }

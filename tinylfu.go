@@ -394,11 +394,7 @@ func (s *tinyLFUStore[S, V]) peek(k S, now int64) (V, bool) {
 	return zero, false
 }
 
-func (s *tinyLFUStore[S, V]) put(k S, v V, now int64) {
-	var exp int64
-	if s.ttl > 0 {
-		exp = now + s.ttl
-	}
+func (s *tinyLFUStore[S, V]) put(k S, v V, now, exp int64) {
 	s.reads.drain() // hits recorded before this put weigh in its decisions
 	s.pol.now = now
 	e := &entry[S, V]{key: k, val: v, exp: exp}

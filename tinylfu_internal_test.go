@@ -137,7 +137,7 @@ func TestTinyLFUPeekIsNotAUse(t *testing.T) {
 	obs := &observer[int, int]{ctr: &ctr}
 	s := newTinyLFUStore(10, 0, obs, &mu)
 	mu.Lock()
-	s.put(1, 1, 0)
+	s.put(1, 1, 0, 0)
 	mu.Unlock()
 	h := s.idx.hash(1)
 	before := s.pol.sketch.estimate(h)

@@ -52,10 +52,14 @@ func MemoizeWeak[K comparable, T any](fn func(context.Context, K) (*T, error), o
 			reflect.TypeFor[T]()))
 	}
 	cfg := newConfig(opts)
+	if cfg.refresh > 0 {
+		panic("memo: WithRefresh cannot be used with MemoizeWeak: a weak entry lives as long as its callers hold the value, and a reload would split them between two values")
+	}
 	rejectBatch(cfg, "MemoizeWeak")
 	d := &direct[K, *T]{}
 	fn, d.tl = linkTier(cfg, fn, canonicalString[K], d.remember)
 	d.init(fn, cfg, onEvictFor[K, *T](cfg))
+	d.ttlFn = ttlFuncFor[K, *T](cfg)
 	d.st = newWeakStore[K, T](cfg, &d.obs, &d.mu)
 	d.listen()
 	return &Memo[K, *T]{e: d}
@@ -199,14 +203,11 @@ func (s *weakStore[S, T]) unpin(e *entry[S, wref[T]]) {
 	}
 }
 
-func (s *weakStore[S, T]) put(k S, v *T, now int64) {
+func (s *weakStore[S, T]) put(k S, v *T, now, exp int64) {
 	if v == nil {
 		return
 	}
-	e := &entry[S, wref[T]]{key: k}
-	if s.ttl > 0 {
-		e.exp = now + s.ttl
-	}
+	e := &entry[S, wref[T]]{key: k, exp: exp}
 	e.val.ptr = weak.Make(v)
 	e.val.cleanup = runtime.AddCleanup(v, s.collected, e)
 	if s.uses != nil {

@@ -1,7 +1,8 @@
 // Command rates is the exchange-rate lookup that memo was written for: a
 // service that answers slowly, queried through a memo so that repeated
-// questions are answered from memory, concurrent ones share one request, and
-// rates are refreshed once they are older than a TTL.
+// questions are answered from memory, concurrent ones share one request,
+// rates are never served once older than a TTL, and a rate in steady use is
+// refreshed in the background before it expires, so no caller waits for it.
 //
 // It starts a small rate service on 127.0.0.1 (each answer takes about 200ms,
 // like a real upstream), so it needs no network:
@@ -49,9 +50,13 @@ func main() {
 		return body.Rate, nil
 	}
 
-	// Rates change, so they may be served from memory for one second only.
-	const ttl = time.Second
-	rates := memo.Memoize(fetchRate, memo.WithTTL(ttl))
+	// Rates change, so they may be served from memory for one second only;
+	// one older than 600ms is reloaded in the background by the Get that
+	// notices it, while that Get and the next ones get the current rate at
+	// once. Failures are remembered for 200ms, so a failing service is not
+	// asked again by every caller.
+	const ttl, refresh = time.Second, 600 * time.Millisecond
+	rates := memo.Memoize(fetchRate, memo.WithTTL(ttl), memo.WithRefresh(refresh), memo.WithErrorTTL(200*time.Millisecond))
 	ctx := context.Background()
 
 	timed := func(what, pair string) {
@@ -106,7 +111,29 @@ func main() {
 	timed("after the TTL (service):", "EUR/USD")
 	timed("again (memory):", "EUR/USD")
 
-	fmt.Println("\n== what the cache did")
+	fmt.Printf("\n== a rate in steady use (a Get every 100ms for 3s) is refreshed every %v in the background: no caller waits\n", refresh)
+	before = requests.Load()
+	var slowest time.Duration
+	for range 30 {
+		time.Sleep(100 * time.Millisecond)
+		start := time.Now()
+		if _, err := rates.Get(ctx, "EUR/USD"); err != nil {
+			log.Fatal(err)
+		}
+		slowest = max(slowest, time.Since(start))
+	}
+	fmt.Printf("30 Gets over 3s, 3 TTLs: slowest answered in %v; %d background request(s) to the service\n",
+		slowest.Round(time.Microsecond), requests.Load()-before)
+
+	fmt.Println("\n== an unknown pair fails; the failure is remembered for 200ms")
+	before = requests.Load()
+	for range 3 {
+		_, err := rates.Get(ctx, "EUR/XXX")
+		fmt.Println("EUR/XXX:", err)
+	}
+	fmt.Printf("requests to the service: %d\n", requests.Load()-before)
+
+	fmt.Println("\n== what the cache did (load-time: the time spent waiting for the service, refreshes included)")
 	fmt.Println(rates.Stats())
 	fmt.Println("requests the service answered:", requests.Load())
 }
