@@ -346,24 +346,7 @@ func BenchmarkLRUMix90(b *testing.B) {
 			}
 			_, _ = m.Get(ctx, k)
 		}
-		before := m.Stats()
-		b.ReportAllocs()
-		b.ResetTimer()
-		if parallel {
-			b.RunParallel(func(pb *testing.PB) {
-				for i := rand.IntN(streamLen); pb.Next(); i++ {
-					get(i)
-				}
-			})
-		} else {
-			for i := 0; b.Loop(); i++ {
-				get(i)
-			}
-		}
-		b.StopTimer()
-		after := m.Stats()
-		hits, misses := after.Hits-before.Hits, after.Misses-before.Misses
-		b.ReportMetric(100*float64(hits)/float64(hits+misses), "hit%")
+		runOps(b, parallel, m, get)
 	})
 }
 
@@ -565,6 +548,13 @@ func benchMixed(b *testing.B, parallel bool, reads int, p memo.Policy) {
 	for i := range streamLen {
 		op(i)
 	}
+	runOps(b, parallel, m, op)
+}
+
+// runOps times op over the stream, serially or from b.RunParallel's
+// goroutines each starting at a random place, and reports the hit ratio of
+// the Gets it made.
+func runOps(b *testing.B, parallel bool, m *memo.Memo[int, int], op func(i int)) {
 	before := m.Stats()
 	b.ReportAllocs()
 	b.ResetTimer()
