@@ -722,13 +722,16 @@ func TestHitDoesNotAllocate(t *testing.T) {
 // scenario runs in a child process.
 func TestPanicWithNobodyWaitingCrashesTheProgram(t *testing.T) {
 	if os.Getenv("MEMO_TEST_CRASH") == "1" {
-		release := make(chan struct{})
+		started, release := make(chan struct{}), make(chan struct{})
 		m := memo.Memoize(func(ctx context.Context, k int) (int, error) {
+			close(started)
 			<-release
 			panic("nobody is listening")
 		})
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { cancel() }()
+		// Cancel only once fn runs: a Get whose ctx is already done never
+		// starts fn, and then nothing would panic.
+		go func() { <-started; cancel() }()
 		_, err := m.Get(ctx, 1)
 		if !errors.Is(err, context.Canceled) {
 			os.Exit(3)
