@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/go-memo/memo"
 	memoredis "github.com/go-memo/memo/redis"
 )
 
@@ -305,4 +306,26 @@ func TestClusterMasterKilledMidRun(t *testing.T) {
 	n, err := c.Exists(ctx, tier.ValueKey(live)).Result()
 	require.NoError(t, err)
 	assert.Equal(t, int64(1), n, "a key of a live master is still written after the failed Clear")
+}
+
+// On a cluster the invalidations go over a sharded channel: the subscriptions
+// are SSUBSCRIBEs on the master of the channel's slot, and none is a plain
+// SUBSCRIBE, whose PUBLISH would cross the whole cluster bus.
+func TestClusterInvalidationsUseAShardedChannel(t *testing.T) {
+	be := backend{cluster: true}
+	pfx := prefix(t)
+	a, b := newTier[string](t, be, pfx), newTier[string](t, be, pfx)
+	fn := func(_ context.Context, k string) (string, error) { return k, nil }
+	memo.Memoize(fn, memo.WithTier(a))
+	memo.Memoize(fn, memo.WithTier(b))
+	require.True(t, a.Stats().Listening && b.Stats().Listening)
+	node := redis.NewClient(&redis.Options{Addr: be.channelNode(t, pfx).addr()})
+	defer node.Close()
+	ctx := context.Background()
+	sharded, err := node.PubSubShardNumSub(ctx, a.Channel()).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), sharded[a.Channel()], "both tiers SSUBSCRIBEd on the channel's master")
+	plain, err := node.PubSubNumSub(ctx, a.Channel()).Result()
+	require.NoError(t, err)
+	assert.Zero(t, plain[a.Channel()])
 }

@@ -8,3 +8,6 @@ func (t *Tier[V]) ValueKey(key string) string { return t.valueKey(key) }
 
 // LeaseKey returns the Redis key of key's lease.
 func (t *Tier[V]) LeaseKey(key string) string { return t.leaseKey(key) }
+
+// Channel returns the pub/sub channel of the tier's invalidations.
+func (t *Tier[V]) Channel() string { return t.bus.channel }

@@ -57,6 +57,40 @@ package memoredis
 // replaced if the PING is not answered in time, so a half-open connection is
 // found too.
 //
+// # On Redis Cluster: sharded pub/sub
+//
+// On a *redis.ClusterClient the tier publishes with SPUBLISH and subscribes
+// with SSUBSCRIBE (Redis 7.0 or later, and every Valkey); on any other
+// client, PUBLISH and SUBSCRIBE. Both reach every process of the fleet,
+// whichever nodes their clients were given: go-redis connects a
+// ClusterClient's subscription, plain or sharded, to the master of the
+// channel's slot, and a process receives a message wherever it was sent
+// from. What decides:
+//
+//   - The cluster bus. A PUBLISH is forwarded to every node of the cluster,
+//     each copy carrying a header of about 2 KiB (the sender's slot bitmap),
+//     so every Forget and Set costs every node, and the cost grows with the
+//     cluster that users grow when one Redis is not enough. An SPUBLISH stays
+//     in the channel's shard (its master, and its replicas by replication).
+//   - A dead master. The subscriptions sit on the channel's master in both
+//     modes, so when it dies invalidations stop either way, until it (or its
+//     replica, after failover) answers again: the subscribers resync then.
+//     PUBLISH would fail more often, not less: go-redis sends a command
+//     without a key to the masters in turn, and tries another only after a
+//     failure and a backoff; with one master of 3 killed, whichever held the
+//     channel, 12 PUBLISHes of 30 missed the tier's 100ms call timeout.
+//   - The price of SSUBSCRIBE: when the channel's slot moves (resharding),
+//     Redis unsubscribes its subscribers (sunsubscribe); the tier then
+//     subscribes again at the slot's new master, refreshing the client's slot
+//     map when the old one answers MOVED, and resyncs, since messages may
+//     have been lost in between. Global channels do not move, but a slot
+//     moves rarely, and a resync costs one local reload per key.
+//   - Compatibility: a Redis Cluster older than 7.0 refuses SSUBSCRIBE and
+//     SPUBLISH; the tier then works as without invalidation (Listening stays
+//     false, each publish counts an error). Processes running a version of
+//     the tier that published with PUBLISH on a cluster do not hear this
+//     one, nor it them.
+//
 // # The price
 //
 // One pub/sub connection per Tier, one goroutine, one PUBLISH per Forget,
@@ -102,6 +136,7 @@ const (
 type bus struct {
 	channel string
 	id      string // this Tier's id; messages carrying it are its own
+	sharded bool   // SPUBLISH and SSUBSCRIBE (a ClusterClient), else PUBLISH and SUBSCRIBE
 	inv     memo.Invalidations
 
 	started   atomic.Bool // Listen ran
@@ -121,6 +156,7 @@ type bus struct {
 func (t *Tier[V]) initBus() {
 	t.bus.channel = t.ns + "invalidate"
 	t.bus.id = newToken()[:idLen]
+	t.bus.sharded = t.cluster != nil
 }
 
 // Listen subscribes to the invalidations of the other processes that use the
@@ -211,16 +247,24 @@ func (t *Tier[V]) subscribe(ctx context.Context, ready chan struct{}) {
 			continue
 		}
 		s.probed = false
-		s.received(msg)
+		if !s.received(msg) && !s.renew(ctx) {
+			return
+		}
 	}
 }
 
-// received handles a message of the subscription.
-func (s *subscriber[V]) received(msg any) {
+// received handles a message of the subscription; it reports false when
+// the subscription is lost: the tier never unsubscribes, so an unsubscribe
+// is the server's (a sharded channel whose slot left the node).
+func (s *subscriber[V]) received(msg any) bool {
 	switch m := msg.(type) {
 	case *redis.Subscription:
-		if m.Kind != "subscribe" {
-			return
+		switch m.Kind {
+		case "unsubscribe", "sunsubscribe":
+			return false
+		case "subscribe", "ssubscribe":
+		default:
+			return true
 		}
 		s.wait = reconnectMin
 		s.t.subscribed(s.first)
@@ -231,6 +275,7 @@ func (s *subscriber[V]) received(msg any) {
 	case *redis.Message:
 		s.t.apply(m.Payload)
 	}
+	return true
 }
 
 // failed handles a failed receive: a silent connection is probed with a
@@ -246,6 +291,10 @@ func (s *subscriber[V]) failed(ctx context.Context, err error) bool {
 		_ = s.ps.Ping(ctx)
 		return true
 	}
+	var refused redis.Error
+	if errors.As(err, &refused) {
+		return s.renew(ctx) // (S)SUBSCRIBE was refused: MOVED, CLUSTERDOWN, an unknown command
+	}
 	s.t.bus.listening.Store(false)
 	if s.probed {
 		if s.ps = s.t.newPubSub(ctx, s.ps); s.ps == nil {
@@ -253,6 +302,29 @@ func (s *subscriber[V]) failed(ctx context.Context, err error) bool {
 		}
 		s.probed = false
 	}
+	return s.backOff(ctx)
+}
+
+// renew replaces a subscription that the server ended or refused with a
+// fresh one, after a wait that backs off. On a cluster the client's slot map
+// is refreshed first: the channel's slot may have moved. It reports false
+// once the tier is closed.
+func (s *subscriber[V]) renew(ctx context.Context) bool {
+	s.t.bus.listening.Store(false)
+	if s.t.cluster != nil {
+		s.t.cluster.client.ReloadState(ctx)
+	}
+	if !s.backOff(ctx) {
+		return false
+	}
+	s.probed = false
+	s.ps = s.t.newPubSub(ctx, s.ps)
+	return s.ps != nil
+}
+
+// backOff waits before the next attempt, twice as long as the last time, at
+// most reconnectMax; it reports false once the tier is closed.
+func (s *subscriber[V]) backOff(ctx context.Context) bool {
 	if !sleep(ctx, s.wait) {
 		return false
 	}
@@ -276,7 +348,12 @@ func (t *Tier[V]) subscribed(first bool) {
 // newPubSub replaces the subscription old (nil for none) with a fresh one,
 // or returns nil if the tier is closed.
 func (t *Tier[V]) newPubSub(ctx context.Context, old *redis.PubSub) *redis.PubSub {
-	ps := t.client.Subscribe(ctx, t.bus.channel)
+	var ps *redis.PubSub
+	if t.bus.sharded {
+		ps = t.client.SSubscribe(ctx, t.bus.channel)
+	} else {
+		ps = t.client.Subscribe(ctx, t.bus.channel)
+	}
 	if !t.bus.replacePubSub(old, ps) {
 		_ = ps.Close()
 		return nil
@@ -332,8 +409,17 @@ func (t *Tier[V]) publish(op byte, key string) {
 		return
 	}
 	_, _ = t.call(context.Background(), func(c context.Context) error {
-		return t.client.Publish(c, t.bus.channel, t.message(op, key)).Err()
+		return t.publishCmd(c, t.client, op, key).Err()
 	})
+}
+
+// publishCmd sends an invalidation through c (the client or a pipeline):
+// SPUBLISH on a cluster, PUBLISH elsewhere.
+func (t *Tier[V]) publishCmd(ctx context.Context, c redis.Cmdable, op byte, key string) *redis.IntCmd {
+	if t.bus.sharded {
+		return c.SPublish(ctx, t.bus.channel, t.message(op, key))
+	}
+	return c.Publish(ctx, t.bus.channel, t.message(op, key))
 }
 
 // Set writes v under key with the tier's TTL and tells the other processes
@@ -351,7 +437,7 @@ func (t *Tier[V]) Set(key string, v V) {
 		p := t.client.Pipeline()
 		p.Set(c, t.valueKey(key), data, t.o.ttl)
 		if t.publishes() {
-			p.Publish(c, t.bus.channel, t.message(opForget, key))
+			t.publishCmd(c, p, opForget, key)
 		}
 		_, err := p.Exec(c)
 		return err

@@ -37,9 +37,76 @@ const workerEnv = "MEMOREDIS_TEST_WORKER"
 // loaded CI machine, and a test that needs it fails.
 const deliveryBound = time.Second
 
+// backend is a Redis the invalidation tests run against: the test server,
+// where the tier uses PUBLISH and SUBSCRIBE, or the 3-master test cluster,
+// where it uses SPUBLISH and SSUBSCRIBE (invalidate.go).
+type backend struct{ cluster bool }
+
+// eachBackend runs f as one subtest per backend, "server" and "cluster".
+func eachBackend(t *testing.T, f func(t *testing.T, be backend)) {
+	t.Run("server", func(t *testing.T) { f(t, backend{}) })
+	t.Run("cluster", func(t *testing.T) { f(t, backend{cluster: true}) })
+}
+
+// client returns a new client of the backend, as another process would have,
+// closed at the end of the test; it skips without the Redis binaries.
+func (be backend) client(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	if be.cluster {
+		return clusterClient(t)
+	}
+	return client(t)
+}
+
+// env is the environment variable that points a worker process at the
+// backend.
+func (be backend) env(t *testing.T) string {
+	t.Helper()
+	be.client(t) // skips without a backend; starts the cluster
+	if be.cluster {
+		return "MEMOREDIS_CLUSTER=" + strings.Join(clus.addrs(), ",")
+	}
+	return "REDIS_ADDR=" + srv.addr()
+}
+
+// channelNode returns the redis-server that holds the subscriptions of the
+// tiers of value type string under pfx: the test server, or the master of
+// the channel's slot on the cluster.
+func (be backend) channelNode(t *testing.T, pfx string) *server {
+	t.Helper()
+	c := be.client(t)
+	if !be.cluster {
+		return srv
+	}
+	channel := memoredis.New[string](c, pfx, nil, memoredis.WithoutInvalidation()).Channel()
+	node, err := c.(*redis.ClusterClient).MasterForKey(context.Background(), channel)
+	require.NoError(t, err)
+	for _, n := range clus.nodes {
+		if n.addr() == node.Options().Addr {
+			return n
+		}
+	}
+	t.Fatalf("the channel's master %s is not a node of the test cluster", node.Options().Addr)
+	return nil
+}
+
+// restart starts node again after a test stopped it, and on the cluster
+// waits until every slot is served again, so that later tests find the
+// cluster whole.
+func (be backend) restart(t *testing.T, node *server) {
+	t.Helper()
+	require.NoError(t, node.start())
+	if be.cluster {
+		require.NoError(t, clus.waitOK())
+	}
+}
+
 // runWorker is a worker process's main: see the commands below.
 func runWorker() int {
-	client := redis.NewClient(&redis.Options{Addr: os.Getenv("REDIS_ADDR"), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	var client redis.UniversalClient = redis.NewClient(&redis.Options{Addr: os.Getenv("REDIS_ADDR"), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	if addrs := os.Getenv("MEMOREDIS_CLUSTER"); addrs != "" {
+		client = newClusterClient(strings.Split(addrs, ","))
+	}
 	defer client.Close()
 	tier := memoredis.New[string](client, os.Getenv("MEMO_PREFIX"), nil,
 		memoredis.WithCallTimeout(200*time.Millisecond), memoredis.WithCooldown(50*time.Millisecond))
@@ -93,15 +160,12 @@ type proc struct {
 	lines chan string
 }
 
-// startProc starts a worker on the test server under prefix, reading its
-// values from the files of src, and waits until it listens.
-func startProc(t *testing.T, name, prefix, src string) *proc {
+// startProc starts a worker on the backend under prefix, reading its values
+// from the files of src, and waits until it listens.
+func startProc(t *testing.T, be backend, name, prefix, src string) *proc {
 	t.Helper()
-	if srv == nil {
-		t.Skip(skipReason)
-	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), workerEnv+"=1", "REDIS_ADDR="+srv.addr(), "MEMO_PREFIX="+prefix, "MEMO_SRC="+src)
+	cmd.Env = append(os.Environ(), workerEnv+"=1", be.env(t), "MEMO_PREFIX="+prefix, "MEMO_SRC="+src)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -210,10 +274,12 @@ func writeSource(t *testing.T, dir, k, v string) {
 
 // Forget, Set and Clear in one process reach the local stores of the two
 // others: their next Get returns the new value, never the old one.
-func TestFleetSeesForgetSetAndClear(t *testing.T) {
+func TestFleetSeesForgetSetAndClear(t *testing.T) { eachBackend(t, testFleetSeesForgetSetAndClear) }
+
+func testFleetSeesForgetSetAndClear(t *testing.T, be backend) {
 	src := t.TempDir()
 	writeSource(t, src, "k", "v1")
-	a, b, c := startProc(t, "A", prefix(t), src), startProc(t, "B", prefix(t), src), startProc(t, "C", prefix(t), src)
+	a, b, c := startProc(t, be, "A", prefix(t), src), startProc(t, be, "B", prefix(t), src), startProc(t, be, "C", prefix(t), src)
 	for _, p := range []*proc{a, b, c} {
 		v, _ := p.get("k")
 		require.Equal(t, "v1", v)
@@ -256,21 +322,35 @@ func TestFleetSeesForgetSetAndClear(t *testing.T) {
 	}
 }
 
-// Redis restarted between a Set and a Get: the Set's message is lost, and the
-// reconnected subscription drops the local store, so the Get does not serve
-// the old value.
+// Redis restarted between a Set and a Get (on the cluster: the master of the
+// channel's slot, which holds the subscriptions): the Set's message is lost,
+// the subscribers stop listening, and once the node is back they subscribe
+// again and drop their local stores, so the Get does not serve the old value.
 func TestRedisRestartDropsTheLocalStore(t *testing.T) {
+	eachBackend(t, testRedisRestartDropsTheLocalStore)
+}
+
+func testRedisRestartDropsTheLocalStore(t *testing.T, be backend) {
 	src := t.TempDir()
 	writeSource(t, src, "k", "v1")
-	a, b := startProc(t, "A", prefix(t), src), startProc(t, "B", prefix(t), src)
+	a, b := startProc(t, be, "A", prefix(t), src), startProc(t, be, "B", prefix(t), src)
 	for _, p := range []*proc{a, b} {
 		v, _ := p.get("k")
 		require.Equal(t, "v1", v)
 	}
-	srv.stop()
+	node := be.channelNode(t, prefix(t))
+	node.stop()
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			be.restart(t, node)
+		}
+	})
+	b.await(func(s stats) bool { return !s.listening }, "noticed that its subscription is gone")
 	writeSource(t, src, "k", "v2")
-	a.do("set k v2") // Redis is down: the write-through and the message fail
-	require.NoError(t, srv.start())
+	a.do("set k v2") // the channel's node is down: the message fails (and the write-through, on one server)
+	be.restart(t, node)
+	restarted = true
 	b.await(func(s stats) bool { return s.resyncs == 1 && s.listening }, "resynced after the restart")
 	assert.Equal(t, 0, b.stats().len, "the local store was dropped")
 	v, _ := b.get("k")
@@ -280,17 +360,20 @@ func TestRedisRestartDropsTheLocalStore(t *testing.T) {
 // A subscriber whose connection is killed resubscribes and drops its local
 // store; one whose process is paused gets the messages sent meanwhile when
 // it resumes.
-func TestSubscriberKilledAndResumed(t *testing.T) {
+func TestSubscriberKilledAndResumed(t *testing.T) { eachBackend(t, testSubscriberKilledAndResumed) }
+
+func testSubscriberKilledAndResumed(t *testing.T, be backend) {
 	src := t.TempDir()
 	writeSource(t, src, "k", "v1")
-	a, b := startProc(t, "A", prefix(t), src), startProc(t, "B", prefix(t), src)
+	a, b := startProc(t, be, "A", prefix(t), src), startProc(t, be, "B", prefix(t), src)
 	for _, p := range []*proc{a, b} {
 		v, _ := p.get("k")
 		require.Equal(t, "v1", v)
 	}
 
-	// Killed: Redis closes every pub/sub connection.
-	c := client(t)
+	// Killed: the channel's node closes every pub/sub connection.
+	c := redis.NewClient(&redis.Options{Addr: be.channelNode(t, prefix(t)).addr()})
+	defer c.Close()
 	require.NoError(t, c.Do(context.Background(), "CLIENT", "KILL", "TYPE", "pubsub").Err())
 	b.await(func(s stats) bool { return s.resyncs == 1 && s.listening }, "resubscribed")
 	assert.Equal(t, 0, b.stats().len, "the local store was dropped: messages may have been lost")
@@ -312,12 +395,16 @@ func TestSubscriberKilledAndResumed(t *testing.T) {
 // process of the other. The barrier: a later Forget under the other prefix,
 // which Redis delivers after the first if it delivers the first at all.
 func TestTwoPrefixesDoNotDisturbEachOther(t *testing.T) {
+	eachBackend(t, testTwoPrefixesDoNotDisturbEachOther)
+}
+
+func testTwoPrefixesDoNotDisturbEachOther(t *testing.T, be backend) {
 	src := t.TempDir()
 	writeSource(t, src, "k", "v1")
-	a := startProc(t, "A", prefix(t)+":one", src)
-	b := startProc(t, "B", prefix(t)+":one", src)
-	d := startProc(t, "D", prefix(t)+":two", src)
-	e := startProc(t, "E", prefix(t)+":two", src)
+	a := startProc(t, be, "A", prefix(t)+":one", src)
+	b := startProc(t, be, "B", prefix(t)+":one", src)
+	d := startProc(t, be, "D", prefix(t)+":two", src)
+	e := startProc(t, be, "E", prefix(t)+":two", src)
 	for _, p := range []*proc{a, b, d} {
 		v, _ := p.get("k")
 		require.Equal(t, "v1", v)
@@ -335,14 +422,18 @@ func TestTwoPrefixesDoNotDisturbEachOther(t *testing.T) {
 // Two memos that share a prefix but hold different value types use different
 // channels: neither drops the other's entries.
 func TestSamePrefixOtherValueTypeIsNotDisturbed(t *testing.T) {
+	eachBackend(t, testSamePrefixOtherValueTypeIsNotDisturbed)
+}
+
+func testSamePrefixOtherValueTypeIsNotDisturbed(t *testing.T, be backend) {
 	pfx := prefix(t)
 	ctx := context.Background()
 	strA := memo.Memoize(func(_ context.Context, k string) (string, error) { return k, nil },
-		memo.WithTier(newTier[string](t, pfx)))
-	intTier := newTier[int](t, pfx)
+		memo.WithTier(newTier[string](t, be, pfx)))
+	intTier := newTier[int](t, be, pfx)
 	intB := memo.Memoize(func(_ context.Context, k string) (int, error) { return len(k), nil }, memo.WithTier(intTier))
 	intC := memo.Memoize(func(_ context.Context, k string) (int, error) { return len(k), nil },
-		memo.WithTier(newTier[int](t, pfx)))
+		memo.WithTier(newTier[int](t, be, pfx)))
 	_, _ = strA.Get(ctx, "k")
 	_, _ = intB.Get(ctx, "k")
 	strA.Forget("k")
@@ -353,12 +444,14 @@ func TestSamePrefixOtherValueTypeIsNotDisturbed(t *testing.T) {
 }
 
 // A Tier ignores its own messages: a Set is not undone by its own echo.
-func TestOwnMessagesAreIgnored(t *testing.T) {
+func TestOwnMessagesAreIgnored(t *testing.T) { eachBackend(t, testOwnMessagesAreIgnored) }
+
+func testOwnMessagesAreIgnored(t *testing.T, be backend) {
 	pfx := prefix(t)
 	fn := func(_ context.Context, k string) (string, error) { return "loaded", nil }
-	aTier := newTier[string](t, pfx)
+	aTier := newTier[string](t, be, pfx)
 	a := memo.Memoize(fn, memo.WithTier(aTier))
-	b := memo.Memoize(fn, memo.WithTier(newTier[string](t, pfx)))
+	b := memo.Memoize(fn, memo.WithTier(newTier[string](t, be, pfx)))
 	a.Set("k", "set")
 	b.Forget("marker") // A gets it after its own Set's message
 	awaitCond(t, func() bool { return aTier.Stats().Invalidations == 1 })
@@ -387,16 +480,18 @@ func TestUnreachableSubscriptionWorksAsBefore(t *testing.T) {
 }
 
 // WithoutInvalidation neither subscribes nor publishes.
-func TestWithoutInvalidation(t *testing.T) {
+func TestWithoutInvalidation(t *testing.T) { eachBackend(t, testWithoutInvalidation) }
+
+func testWithoutInvalidation(t *testing.T, be backend) {
 	pfx := prefix(t)
 	fn := func(_ context.Context, k string) (string, error) { return k, nil }
-	off := memoredis.New[string](client(t), pfx, nil, memoredis.WithoutInvalidation())
+	off := memoredis.New[string](be.client(t), pfx, nil, memoredis.WithoutInvalidation())
 	a := memo.Memoize(fn, memo.WithTier(off))
-	bTier := newTier[string](t, pfx)
+	bTier := newTier[string](t, be, pfx)
 	b := memo.Memoize(fn, memo.WithTier(bTier))
 	_, _ = b.Get(context.Background(), "k")
 	a.Forget("k")
-	memo.Memoize(fn, memo.WithTier(newTier[string](t, pfx))).Forget("marker")
+	memo.Memoize(fn, memo.WithTier(newTier[string](t, be, pfx))).Forget("marker")
 	awaitCond(t, func() bool { return bTier.Stats().Invalidations == 1 })
 	_, ok := b.Peek("k")
 	assert.True(t, ok, "A published nothing")
@@ -412,13 +507,15 @@ func TestWithoutInvalidation(t *testing.T) {
 // "from call" starts the clock when Forget is called (its DEL and PUBLISH
 // round trips included); "after return" when it returns, which is the bound
 // the package documents (0 when the message arrived first).
-func TestInvalidationDeliveryTime(t *testing.T) {
+func TestInvalidationDeliveryTime(t *testing.T) { eachBackend(t, testInvalidationDeliveryTime) }
+
+func testInvalidationDeliveryTime(t *testing.T, be backend) {
 	const n = 1000
 	pfx := prefix(t)
 	fn := func(_ context.Context, k string) (int, error) { return len(k), nil }
-	a := memo.Memoize(fn, memo.WithTier(newTier[int](t, pfx)))
+	a := memo.Memoize(fn, memo.WithTier(newTier[int](t, be, pfx)))
 	dropped := make(chan time.Time, 1)
-	b := memo.Memoize(fn, memo.WithTier(newTier[int](t, pfx)), memo.WithOnEvict(func(_ string, _ int, r memo.EvictReason) {
+	b := memo.Memoize(fn, memo.WithTier(newTier[int](t, be, pfx)), memo.WithOnEvict(func(_ string, _ int, r memo.EvictReason) {
 		if r == memo.Forgotten {
 			dropped <- time.Now()
 		}
@@ -445,8 +542,8 @@ func TestInvalidationDeliveryTime(t *testing.T) {
 	assert.Less(t, afterReturn[n*99/100], deliveryBound)
 }
 
-func newTier[V any](t *testing.T, pfx string) *memoredis.Tier[V] {
-	tier := memoredis.New[V](client(t), pfx, nil)
+func newTier[V any](t *testing.T, be backend, pfx string) *memoredis.Tier[V] {
+	tier := memoredis.New[V](be.client(t), pfx, nil)
 	t.Cleanup(func() { tier.Close() })
 	return tier
 }
@@ -457,23 +554,30 @@ func awaitCond(t *testing.T, ok func() bool) {
 	awaitWithin(t, deliveryBound, ok)
 }
 
-// A subscription that goes silent (here: Redis paused, its sockets open) is
-// found by the PING probe and no longer counts as listening; once Redis
-// answers again, the tier resubscribes and drops the local store.
-func TestSilentSubscriptionIsProbed(t *testing.T) {
+// A subscription that goes silent (here: Redis paused, its sockets open; on
+// the cluster, the channel's master) is found by the PING probe and no
+// longer counts as listening; once Redis answers again, the tier
+// resubscribes and drops the local store.
+func TestSilentSubscriptionIsProbed(t *testing.T) { eachBackend(t, testSilentSubscriptionIsProbed) }
+
+func testSilentSubscriptionIsProbed(t *testing.T, be backend) {
 	pfx := prefix(t)
-	tier := newTier[string](t, pfx)
+	tier := newTier[string](t, be, pfx)
 	m := memo.Memoize(func(_ context.Context, k string) (string, error) { return k, nil }, memo.WithTier(tier))
 	_, err := m.Get(context.Background(), "k")
 	require.NoError(t, err)
 	require.True(t, tier.Stats().Listening)
 
-	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGSTOP))
+	node := be.channelNode(t, pfx)
+	require.NoError(t, node.cmd.Process.Signal(syscall.SIGSTOP))
 	resumed := false
 	resume := func() {
 		if !resumed {
 			resumed = true
-			require.NoError(t, srv.cmd.Process.Signal(syscall.SIGCONT))
+			require.NoError(t, node.cmd.Process.Signal(syscall.SIGCONT))
+			if be.cluster {
+				require.NoError(t, clus.waitOK()) // the other masters may have marked it failed
+			}
 		}
 	}
 	defer resume()

@@ -26,7 +26,10 @@
 //
 // On a Redis Cluster (a *redis.ClusterClient), every command of one key stays
 // in one slot, Clear reaches every master, and a master that fails cools down
-// its own keys only (see cluster.go).
+// its own keys only (see cluster.go). The invalidations below travel on a
+// sharded channel there (SPUBLISH and SSUBSCRIBE, Redis 7.0 or later or
+// Valkey), which stays in one shard instead of crossing the cluster bus to
+// every node (see invalidate.go).
 //
 // # Invalidation across processes
 //
