@@ -72,8 +72,10 @@ func doWith[T, V any](t *Tier[V], ctx context.Context, key string, cool *atomic.
 
 // judge counts err and returns it. A missing key (redis.Nil) and the
 // caller's own context ending are not Redis's fault. A WRONGTYPE reply means
-// one key holds something the tier did not write: an error of that key,
-// counted but without the cooldown, so that other keys keep being served.
+// one key holds something the tier did not write, and TRYAGAIN (or a MOVED
+// or ASK left after go-redis's redirects) that the key's cluster slot is
+// migrating: errors of that key, counted but without the cooldown, so that
+// other keys keep being served.
 // Anything else (a timeout, a refused connection) starts the cooldown: cool,
 // a cluster master's, or the tier's when cool is nil.
 func (t *Tier[V]) judge(ctx context.Context, cool *atomic.Int64, err error) error {
@@ -82,7 +84,7 @@ func (t *Tier[V]) judge(ctx context.Context, cool *atomic.Int64, err error) erro
 		return err
 	case ctx.Err() != nil:
 		return err
-	case isWrongType(err):
+	case isWrongType(err), isMigrating(err):
 		t.errs.Add(1)
 		return err
 	}
@@ -95,6 +97,12 @@ func (t *Tier[V]) judge(ctx context.Context, cool *atomic.Int64, err error) erro
 }
 
 func isWrongType(err error) bool { return redis.HasErrorPrefix(err, "WRONGTYPE") }
+
+// isMigrating reports a reply of a cluster slot in migration.
+func isMigrating(err error) bool {
+	return redis.HasErrorPrefix(err, "TRYAGAIN") || redis.HasErrorPrefix(err, "MOVED") ||
+		redis.HasErrorPrefix(err, "ASK")
+}
 
 // down reports whether the tier, or on a cluster the master of key, is in
 // its cooldown.

@@ -72,6 +72,19 @@ func (s *clusterState) nodeCooldown(addr string) *atomic.Int64 {
 	return cool.(*atomic.Int64)
 }
 
+// forgetCluster is Forget's delete on a cluster: the lease, then the value,
+// in two single-key DELs, since a DEL of both fails (TRYAGAIN) while their
+// slot migrates and one of them has moved. The order keeps the fence: once
+// the lease is gone, no load in flight can write the value back.
+func (t *Tier[V]) forgetCluster(ctx context.Context, vk, lk string) (int64, error) {
+	n, err := t.client.Del(ctx, lk).Result()
+	if err != nil {
+		return n, err
+	}
+	m, err := t.client.Del(ctx, vk).Result()
+	return n + m, err
+}
+
 // clearCluster runs Clear's SCAN on every master and deletes each key found
 // with a single-key UNLINK (a multi-key one would span slots), pipelined to
 // that master. It reports whether every master was cleared.
@@ -103,6 +116,9 @@ func (t *Tier[V]) clearNode(node *redis.Client, match string) bool {
 			_, err = doWith(t, context.Background(), "", cool, func(c context.Context) ([]redis.Cmder, error) {
 				pipe := node.Pipeline()
 				for _, k := range p.keys {
+					// A node refuses (MOVED) a key of a slot it is
+					// importing unless ASKING precedes the command.
+					pipe.Process(c, redis.NewStatusCmd(c, "asking"))
 					pipe.Unlink(c, k)
 				}
 				return pipe.Exec(c)

@@ -130,13 +130,35 @@ func parseAcquire(res []any) (acquireReply, error) {
 	return r, nil
 }
 
+// releaseScript: KEYS lease; ARGV token. It deletes the lease while it
+// holds the token.
+var releaseScript = redis.NewScript(`
+if redis.call("type", KEYS[1])["ok"] == "string" and redis.call("get", KEYS[1]) == ARGV[1] then
+  return redis.call("del", KEYS[1])
+end
+return 0
+`)
+
 // finish runs finishScript: mode "set" writes data with the tier's TTL, "del"
 // deletes the value, "none" only releases the lease. It runs even if every
 // caller has given up (a completed value is worth keeping), and a failure is
 // counted and otherwise ignored: Redis is a cache of fn, not its source.
+//
+// On a cluster slot in migration, finishScript fails with TRYAGAIN when one
+// of its two keys has moved and the other has not (or neither exists on the
+// node that owns the slot), and keeps failing until the migration ends.
+// finish then only releases the lease, with a script of the lease alone,
+// which Redis runs wherever the lease is: the value is not written, but the
+// other processes need not wait out the lease either.
 func (t *Tier[V]) finish(ctx context.Context, vk, lk, token, mode string, data []byte) {
-	_, _ = do(t, context.WithoutCancel(ctx), vk, func(c context.Context) (int64, error) {
+	ctx = context.WithoutCancel(ctx)
+	_, err := do(t, ctx, vk, func(c context.Context) (int64, error) {
 		return finishScript.Run(c, t.client, []string{vk, lk},
 			token, mode, data, strconv.FormatInt(t.o.ttl.Milliseconds(), 10)).Int64()
 	})
+	if isMigrating(err) {
+		_, _ = do(t, ctx, lk, func(c context.Context) (int64, error) {
+			return releaseScript.Run(c, t.client, []string{lk}, token).Int64()
+		})
+	}
 }

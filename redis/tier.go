@@ -335,9 +335,12 @@ func (t *Tier[V]) decode(data []byte) (V, bool) {
 // flight in any process writes nothing (see lease.go). A Forget that fails
 // (Redis down or slow) is counted in TierStats.Errors and leaves the value.
 func (t *Tier[V]) Forget(key string) {
-	vk := t.valueKey(key)
+	vk, lk := t.valueKey(key), t.leaseKey(key)
 	_, _ = do(t, context.Background(), vk, func(c context.Context) (int64, error) {
-		return t.client.Del(c, vk, t.leaseKey(key)).Result()
+		if t.cluster != nil {
+			return t.forgetCluster(c, vk, lk)
+		}
+		return t.client.Del(c, vk, lk).Result()
 	})
 	t.publish(opForget, key)
 }
