@@ -11,3 +11,6 @@ func (t *Tier[V]) LeaseKey(key string) string { return t.leaseKey(key) }
 
 // Channel returns the pub/sub channel of the tier's invalidations.
 func (t *Tier[V]) Channel() string { return t.bus.channel }
+
+// Slot returns the Redis Cluster hash slot of a Redis key.
+func Slot(key string) int { return slot(key) }
