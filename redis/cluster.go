@@ -18,6 +18,22 @@
 // moves to another master keeps the old master's cooldown until a call on it
 // succeeds. A failure whose master is not known (the slot map itself could not
 // be loaded) cools down the whole tier.
+//
+// Resharding: go-redis follows MOVED and ASK, so the commands of one key work
+// throughout a slot's migration: the GETRANGE of a Redis hit, Forget's DELs
+// (the lease, then the value, one key each), Clear's UNLINKs (sent to each
+// node directly, each after an ASKING, without which a node refuses a key of
+// a slot it is importing). The two-key scripts cannot: while a slot
+// migrates, Redis answers TRYAGAIN to a command of several keys unless all of
+// them exist on the node serving it, and go-redis's few retries do not
+// outlast the migration. First, a TRYAGAIN cooled down the key's whole master
+// for the cooldown, sending the keys of its every other slot to fn; now it is
+// the key's error, counted, like WRONGTYPE (judge). What it costs, in
+// TestClusterSlotMovesWhileGetsRun: values in Redis keep hitting; a key whose
+// value is not in Redis is loaded by each process that misses it, without a
+// lease, and not written; a load whose lease predates the migration writes
+// nothing but releases its lease (a script of the lease alone), so that no
+// process waits it out. Once the slot is stable, all is as before.
 package memoredis
 
 import (
