@@ -93,10 +93,10 @@ package memoredis
 //
 // # The price
 //
-// One pub/sub connection per Tier, one goroutine, one PUBLISH per Forget,
-// Set and Clear (Redis sends it to every subscriber of the channel), and for
-// a Memoize memo a map from tier keys back to its keys (see the core's
-// tier.go). The bound it gives: after Forget returns in one process, another
+// One pub/sub connection per Tier, one goroutine, one PUBLISH (SPUBLISH on a
+// cluster) per Forget, Set and Clear (Redis sends it to every subscriber of
+// the channel), and for a Memoize memo a map from tier keys back to its keys
+// (see the core's tier.go). The bound it gives: after Forget returns in one process, another
 // serves the old value for at most the delivery time of one message when
 // Redis is healthy (see TestInvalidationDeliveryTime), and for at most its
 // local TTL when its subscription is down.
