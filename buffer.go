@@ -53,32 +53,63 @@ import (
 //     evicts. A stripe that is full drops the record, and dropped counts
 //     it. A drain that finds one busy stripe at most switches back to the
 //     first mode: the competition has ended.
+//   - Near the front, shared. Applying a record costs a drain more than the
+//     hit that made it (the drainer moves list nodes that the other cores'
+//     drains moved last), so at two cores a buffer that applies every record
+//     makes hits wait on drains in all but name: hits cost 60-90 ns, about
+//     golang-lru's. The drain therefore stamps each entry it applies with a
+//     count of the uses it has applied (in the entry's state word, so it
+//     costs no memory), and publishes that clock once per drain. A shared
+//     hit on an entry stamped within the last near uses (a quarter of the
+//     policy's capacity) records nothing: the entry is among the near most
+//     recently used already, with at least three quarters of the policy
+//     between it and eviction. Hot keys are recorded about once per near
+//     uses instead of on every hit, as memcached bumps an item at most once
+//     a minute; the hit then costs the lookup, two loads and a compare.
 //
 // The drain applies the spill ring, then each stripe, each in the order its
 // records were written, and clears every slot it read, so no applied entry
 // stays reachable from the buffer. A record reserved but not yet written
 // (its hit was preempted in between) stops the drain of its stripe; the next
 // drain takes it. reset, for Clear, discards records the same way, so a late
-// write can never be applied to the emptied policy.
+// write can never be applied to the emptied policy. Alone, a drain reads only
+// the spill ring: the stripes are empty but for a straggler, the record of a
+// hit that saw the shared mode just before it ended, and such a hit flags
+// itself once its record is written, so that the next drain reads the
+// stripes too (see drain).
 //
 // # The price
 //
 // Alone, a hit costs an uncontended TryLock and Unlock; shared, a load of
-// the mode flag, a load of the stripe's head and one CAS on the stripe's
-// tail, plus a drain per half stripe. Concurrent hits are applied stripe by
-// stripe, so their order across goroutines is approximate, and a hit whose
-// stripe is full while a drain runs elsewhere is not recorded at all.
+// the mode flag, the clock and the entry's stamp and, for an entry not used
+// lately, a load of the stripe's head and one CAS on the stripe's tail, plus
+// a drain per half stripe. Concurrent hits are applied stripe by stripe, so
+// their order across goroutines is approximate; a hit on an entry among the
+// near most recent is not recorded, nor is a hit whose stripe is full while
+// a drain runs elsewhere (dropped counts those, not the skipped ones, which
+// are by design). A TinyLFU then counts a hot key's frequency once per near
+// uses rather than on every hit: its count stays high, and only the
+// ordering among keys hotter than that is blurred, as with Caffeine's
+// lossy buffers under load.
 // Memory: a stripe is 640 bytes (64 slots and a header line), 8 stripes per
 // P and at least 16, plus the spill ring: 11 KiB per memo at 2 Ps, at most
 // 161 KiB.
 type readBuffer[S comparable, V any] struct {
-	shared  atomic.Bool // hits were seen competing: record in stripes
-	stripes []bufStripe[S, V]
-	mask    uint32
-	mu      *sync.Mutex // the memo's mutex, held by whoever drains
-	apply   func(*entry[S, V])
-	_       [cacheLine]byte
-	spill   bufStripe[S, V] // records of hits that found the mutex taken while alone
+	// Read by every hit; clock is written once per drain.
+	shared    atomic.Bool   // hits were seen competing: record in stripes
+	straggled atomic.Bool   // a record reached a stripe after the switch back to alone
+	clock     atomic.Uint32 // uses applied by drains, as of the last one
+	near      uint32        // shared, a hit on an entry stamped within this many uses is not recorded
+	stripes   []bufStripe[S, V]
+	mask      uint32
+	mu        *sync.Mutex // the memo's mutex, held by whoever drains
+	apply     func(*entry[S, V])
+	use       func(*entry[S, V]) // apply, after stamping the entry; for drains
+
+	// Written by drains, and by hits that find the mutex taken while alone.
+	_     [cacheLine]byte
+	uses  uint32          // uses applied by drains; drainer only
+	spill bufStripe[S, V] // records of hits that found the mutex taken while alone
 }
 
 // bufStripe is one ring of records. Hits reserve position tail with a CAS
@@ -98,17 +129,37 @@ const (
 	cacheLine   = 128 // a cache line, or the pair of lines x86 CPUs fetch together
 	stripeSlots = 64  // records per stripe; the hit that fills half tries to drain
 	spillShare  = 16  // records in the spill ring that show hits competing
+
+	// Shared, a hit on an entry that a drain applied within the last
+	// capacity/nearShare uses is not recorded (see the price, above).
+	nearShare       = 4
+	nearMinCapacity = 64
+	stampMask       = 1<<31 - 1 // stamps count uses modulo 2^31
 )
 
 // newReadBuffer returns an empty buffer in the first (alone) mode; apply is
-// called with mu held, once per record drained.
-func newReadBuffer[S comparable, V any](mu *sync.Mutex, apply func(*entry[S, V])) *readBuffer[S, V] {
+// called with mu held, once per record drained. capacity is the number of
+// entries the policy orders, from which the buffer derives near (0: none).
+func newReadBuffer[S comparable, V any](mu *sync.Mutex, capacity int, apply func(*entry[S, V])) *readBuffer[S, V] {
 	// Two goroutines running at once share a stripe with probability 1/n.
 	n := 16
 	for n < 8*runtime.GOMAXPROCS(0) && n < 256 {
 		n *= 2
 	}
-	return &readBuffer[S, V]{stripes: make([]bufStripe[S, V], n), mask: uint32(n - 1), mu: mu, apply: apply}
+	b := &readBuffer[S, V]{stripes: make([]bufStripe[S, V], n), mask: uint32(n - 1), mu: mu, apply: apply}
+	if capacity >= nearMinCapacity {
+		b.near = uint32(min(capacity/nearShare, stampMask/4))
+		// Entries start with stamp 0: near uses behind a clock that starts
+		// here, so that their first hit is recorded.
+		b.uses = b.near
+		b.clock.Store(b.near)
+	}
+	b.use = func(e *entry[S, V]) {
+		b.uses++
+		e.setStamp(b.uses & stampMask)
+		b.apply(e)
+	}
+	return b
 }
 
 // record tells the policy that e was used. It never blocks and never waits
@@ -118,8 +169,14 @@ func (b *readBuffer[S, V]) record(e *entry[S, V]) {
 		b.recordAlone(e)
 		return
 	}
+	if (b.clock.Load()-e.stamp())&stampMask < b.near {
+		return // used lately: among the near most recent uses already
+	}
 	st := &b.stripes[stackHint()&b.mask]
 	n, ok := st.add(e)
+	if ok && !b.shared.Load() {
+		b.straggled.Store(true) // the mode changed meanwhile: tell the next drain
+	}
 	if ok && n < stripeSlots/2 {
 		return
 	}
@@ -146,8 +203,8 @@ func (b *readBuffer[S, V]) record(e *entry[S, V]) {
 // holds spillShare records, hits are competing: switch to the stripes.
 func (b *readBuffer[S, V]) recordAlone(e *entry[S, V]) {
 	if b.mu.TryLock() {
-		if b.spill.tail.Load() != b.spill.head.Load() {
-			b.spill.drain(b.apply)
+		if b.spill.tail.Load() != b.spill.head.Load() || b.straggled.Load() {
+			b.drain()
 		}
 		b.apply(e)
 		b.mu.Unlock()
@@ -185,17 +242,35 @@ func (st *bufStripe[S, V]) add(e *entry[S, V]) (int, bool) {
 
 // drain applies every record written so far, stripe by stripe, each in the
 // order written, and clears the slots it read. The caller holds the mutex.
+//
+// Alone, the stripes are empty but for stragglers, records of hits that saw
+// the shared mode just before it ended; such a hit flags itself (straggled)
+// once its record is written, so the drain reads the stripes only then.
 func (b *readBuffer[S, V]) drain() {
+	b.spill.drain(b.use) // the oldest records, from before the switch to stripes
+	if !b.shared.Load() && !b.straggled.Load() {
+		return
+	}
+	b.straggled.Store(false) // before reading: a straggler flagging later is read next time
+	if b.drainStripes() <= 1 && b.shared.Load() {
+		// The competition has ended. A hit that wrote its record before
+		// seeing this store is read by the second pass; one that sees it
+		// flags itself as a straggler.
+		b.shared.Store(false)
+		b.drainStripes()
+	}
+	b.clock.Store(b.uses & stampMask)
+}
+
+// drainStripes drains every stripe and reports how many had records.
+func (b *readBuffer[S, V]) drainStripes() int {
 	busy := 0
-	b.spill.drain(b.apply) // the oldest records, from before the switch to stripes
 	for i := range b.stripes {
-		if b.stripes[i].drain(b.apply) {
+		if b.stripes[i].drain(b.use) {
 			busy++
 		}
 	}
-	if busy <= 1 && b.shared.Load() {
-		b.shared.Store(false)
-	}
+	return busy
 }
 
 // reset discards every record without applying it, for Clear. The caller
@@ -207,6 +282,9 @@ func (b *readBuffer[S, V]) reset() {
 		b.stripes[i].discardAll(b.apply)
 	}
 	b.shared.Store(false) // nothing is left to apply before the next record
+	b.straggled.Store(false)
+	// A record reserved before this reset and written after it is read by
+	// the next drain: its hit saw the shared mode, so it flags itself.
 }
 
 // discardAll drains the stripe without applying any record written so far,

@@ -27,7 +27,7 @@ func (l *appliedLog) apply(e *entry[int, int]) {
 func newTestBuffer() (*readBuffer[int, int], *appliedLog, *sync.Mutex) {
 	mu := &sync.Mutex{}
 	l := &appliedLog{mu: mu}
-	return newReadBuffer(mu, l.apply), l, mu
+	return newReadBuffer(mu, 0, l.apply), l, mu
 }
 
 func entries(n int) []*entry[int, int] {
@@ -175,6 +175,7 @@ func TestReadBufferResetDiscardsEvenLateRecords(t *testing.T) {
 	assert.Zero(t, b.pending())
 	assert.False(t, b.shared.Load(), "after reset nothing is pending: back to applying at once")
 	st.slots[late%stripeSlots].Store(es[4])
+	b.straggled.Store(true) // as record does once it sees the mode changed
 	b.drain()
 	mu.Unlock()
 	assert.Empty(t, l.keys, "the late record belongs to before the reset")
@@ -188,7 +189,7 @@ func TestReadBufferResetDiscardsEvenLateRecords(t *testing.T) {
 func TestReadBufferAccountsForEveryRecordUnderConcurrency(t *testing.T) {
 	mu := &sync.Mutex{}
 	applied := 0
-	b := newReadBuffer(mu, func(*entry[int, int]) { applied++ })
+	b := newReadBuffer(mu, 0, func(*entry[int, int]) { applied++ })
 	es := entries(64)
 	const workers, each = 8, 20_000
 	var wg sync.WaitGroup
@@ -227,4 +228,97 @@ func keysUpTo(n int) []int {
 		ks[i] = i
 	}
 	return ks
+}
+
+// Promise: shared, a hit on an entry that a drain applied within the last
+// near uses is not recorded (it is among the most recent already), while a
+// hit on one applied longer ago, or never, is. Alone, every hit is applied.
+func TestReadBufferSkipsHitsOnRecentlyUsedEntriesOnlyWhenShared(t *testing.T) {
+	mu := &sync.Mutex{}
+	l := &appliedLog{mu: mu}
+	const capacity = 256
+	b := newReadBuffer(mu, capacity, l.apply)
+	require.Equal(t, uint32(capacity/nearShare), b.near)
+	es := entries(int(b.near) + 2)
+	b.shared.Store(true)
+	b.record(es[0])
+	mu.Lock()
+	b.drain()
+	mu.Unlock()
+	require.Equal(t, []int{0}, l.keys, "never applied before: recorded")
+
+	b.shared.Store(true)
+	b.record(es[0])
+	assert.Zero(t, b.pending(), "applied one use ago: not recorded")
+
+	// near-1 other uses: es[0] is still among the near most recent.
+	mu.Lock()
+	for _, e := range es[1:b.near] {
+		b.stripes[0].add(e)
+	}
+	b.drain()
+	mu.Unlock()
+	b.shared.Store(true)
+	b.record(es[0])
+	assert.Zero(t, b.pending(), "near uses ago at most: not recorded")
+
+	// One more: es[0] is now near uses behind.
+	mu.Lock()
+	b.stripes[0].add(es[b.near])
+	b.drain()
+	mu.Unlock()
+	b.shared.Store(true)
+	b.record(es[0])
+	assert.Equal(t, 1, b.pending(), "more than near uses ago: recorded")
+
+	// Alone, nothing is skipped: one goroutine's order stays exact.
+	mu.Lock()
+	b.drain()
+	mu.Unlock()
+	b.shared.Store(false)
+	l.keys = nil
+	b.record(es[0])
+	b.record(es[0])
+	assert.Equal(t, []int{0, 0}, l.keys)
+}
+
+// Promise: a buffer for a small policy (below nearMinCapacity) skips nothing.
+func TestReadBufferSmallPolicyRecordsEveryHit(t *testing.T) {
+	mu := &sync.Mutex{}
+	b := newReadBuffer(mu, nearMinCapacity-1, (&appliedLog{mu: mu}).apply)
+	assert.Zero(t, b.near)
+}
+
+// Promise: a record written by a hit that saw the shared mode just before it
+// ended (a straggler) is applied by the next drain, not left in a stripe
+// where it would keep its entry reachable.
+func TestReadBufferAppliesAStragglerAfterTheSwitchBack(t *testing.T) {
+	b, l, mu := newTestBuffer()
+	es := entries(2)
+	b.shared.Store(true)
+	st := &b.stripes[0]
+	late := st.tail.Add(1) - 1 // a hit that saw shared and reserved, not yet written
+	mu.Lock()
+	b.drain() // one busy stripe at most: back to alone
+	mu.Unlock()
+	require.False(t, b.shared.Load())
+	st.slots[late%stripeSlots].Store(es[1])
+	b.straggled.Store(true) // as record does once it sees the mode changed
+	b.record(es[0])         // alone: applied at once, after the straggler
+	assert.Equal(t, []int{1, 0}, l.keys)
+	assert.Zero(t, b.pending())
+	assert.False(t, b.straggled.Load())
+
+	// Through record itself: shared when it loads the mode, alone once its
+	// record is written.
+	b2, l2, mu2 := newTestBuffer()
+	b2.shared.Store(true)
+	b2.record(es[0]) // shared: into a stripe
+	mu2.Lock()
+	b2.shared.Store(false) // the switch, as a drain elsewhere makes it, after the hit's add
+	b2.straggled.Store(true)
+	b2.drain()
+	mu2.Unlock()
+	assert.Equal(t, []int{0}, l2.keys)
+	assert.Zero(t, b2.pending())
 }

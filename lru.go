@@ -51,8 +51,12 @@ import "sync"
 //     goroutine runs on, nor on fn running on a goroutine of its own.
 //   - Approximate under concurrency. Hits made while other goroutines use
 //     the memo are applied stripe by stripe, so their relative order may
-//     differ from real time, and a hit whose stripe is full while a drain
-//     runs elsewhere is not recorded (the entry keeps its old position).
+//     differ from real time; a hit on an entry among the capacity/4 most
+//     recently used is not recorded (it stays where it is, at least three
+//     quarters of the capacity from eviction), nor is a hit whose stripe is
+//     full while a drain runs elsewhere (the entry keeps its old position).
+//     Once hits stop competing, the first drain (at the latest, the next
+//     write) returns to exact order.
 //     Len never exceeds the capacity, Stats are exact, and no entry is lost:
 //     only the choice of victim is approximate.
 //
@@ -64,9 +68,10 @@ import "sync"
 //
 // Alone, a hit costs an uncontended TryLock and Unlock (two atomic
 // operations on the mutex's line, which no other core is writing) on top of
-// the index lookup. Shared, it costs a load of the mode flag, one CAS on a
-// stripe line that its goroutine mostly owns alone, and a share of a drain
-// per 32 records; a hit waits for nobody in either mode. The benchmarks in
+// the index lookup. Shared, a hit on a recently used entry costs two loads
+// and a compare; another costs one CAS on a stripe line that its goroutine
+// mostly owns alone, and a share of a drain per 32 records; a hit waits for
+// nobody in either mode. The benchmarks in
 // bench_test.go and benchmarks/ measure both against golang-lru and otter.
 //
 // With a TTL, expired entries are not hunted down: a Get that finds one
@@ -91,7 +96,7 @@ func newLRUStore[S comparable, V any](capacity int, ttl int64, obs *observer[S, 
 	s := &lruStore[S, V]{capacity: capacity, ttl: ttl, obs: obs}
 	s.idx.init()
 	s.recency.init()
-	s.uses = newReadBuffer(mu, func(e *entry[S, V]) {
+	s.uses = newReadBuffer(mu, capacity, func(e *entry[S, V]) {
 		if s.recency.holds(e) { // not evicted, forgotten or replaced since
 			s.recency.moveToFront(e)
 		}

@@ -17,8 +17,8 @@ import "context"
 //
 // A hit that the look-ahead turned into a miss looks again with the real
 // clock (serveDue): if the entry is live it is served, counted as a hit, and
-// the first such hit to flip the entry's reloading flag (an atomic in the
-// padding of entry, so it costs no memory) starts the reload; the others
+// the first such hit to set the entry's reload bit (in an atomic word in
+// the padding of entry, so it costs no memory) starts the reload; the others
 // see the flag and return. The hits on a key while its reload runs are the
 // only ones that read the store twice; none takes the lock or allocates. The
 // goroutine and the context of the reload are allocated by the one hit that
@@ -80,7 +80,7 @@ func (c *core[K, S, V]) due(s S, now int64) (v V, e *entry[S, V], ok bool) {
 	}
 	e = c.rfIdx.get(s)
 	if e == nil || e.expired(now) || !e.expired(now+c.lead) ||
-		e.reloading.Load() || !e.reloading.CompareAndSwap(false, true) {
+		!e.startReload() {
 		return v, nil, true
 	}
 	return v, e, true
@@ -89,7 +89,7 @@ func (c *core[K, S, V]) due(s S, now int64) (v V, e *entry[S, V], ok bool) {
 // refresh starts the reload of s, whose entry e this caller found due.
 func (c *core[K, S, V]) refresh(ctx context.Context, k K, s S, e *entry[S, V]) {
 	if ctx.Err() != nil {
-		e.reloading.Store(false) // a Get that already gave up calls no fn; the next may
+		e.cancelReload() // a Get that already gave up calls no fn; the next may
 		return
 	}
 	c.mu.Lock()

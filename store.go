@@ -33,8 +33,10 @@ type store[S comparable, V any] interface {
 // entry is one cached value: V for strong stores, a weak pointer for the weak
 // store. key, val and exp are written before the entry is published in the
 // index and never change afterwards, so the lock-free hit path reads them
-// without synchronization; reloading, set once by the hit that starts a
-// WithRefresh reload, fits in the padding after node, so it costs no memory.
+// without synchronization. state, after node, fills what would otherwise be
+// padding, so it costs no memory: bit 0 is set by the hit that starts a
+// WithRefresh reload (refresh.go), the other bits hold the read buffer's use
+// stamp (buffer.go).
 // An entry holds no links: the lists that order entries (the
 // TTL queue, the recency list) keep theirs in nodes of their own, so that
 // reordering them, which drains do all the time, never writes the cache
@@ -45,10 +47,31 @@ type entry[S comparable, V any] struct {
 	exp  int64  // deadline on the memo's clock; 0 means never
 	node uint32 // this entry's node in its store's list, 0 for none; guarded by the memo's mutex
 
-	reloading atomic.Bool // a WithRefresh reload of this entry was started (refresh.go)
+	state atomic.Uint32 // bit 0: a reload was started; bits 1-31: use stamp
 }
 
 func (e *entry[S, V]) expired(now int64) bool { return e.exp != 0 && now >= e.exp }
+
+// startReload sets the reload bit and reports whether this call set it.
+func (e *entry[S, V]) startReload() bool {
+	return e.state.Load()&1 == 0 && e.state.Or(1)&1 == 0
+}
+
+// cancelReload clears the reload bit, for a reload that never started.
+func (e *entry[S, V]) cancelReload() { e.state.And(^uint32(1)) }
+
+// stamp returns the use stamp (buffer.go).
+func (e *entry[S, V]) stamp() uint32 { return e.state.Load() >> 1 }
+
+// setStamp stores the use stamp, keeping the reload bit.
+func (e *entry[S, V]) setStamp(u uint32) {
+	for {
+		old := e.state.Load()
+		if e.state.CompareAndSwap(old, old&1|u<<1) {
+			return
+		}
+	}
+}
 
 // list is a doubly linked list of entries whose nodes live in one slice and
 // link to each other by index. Nodes are recycled through a free list, so

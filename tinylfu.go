@@ -361,7 +361,7 @@ func newTinyLFUStore[S comparable, V any](capacity int, ttl int64, obs *observer
 		s.idx.delEntry(e)
 		s.obs.drop(e, s.pol.now, Evicted)
 	})
-	s.reads = newReadBuffer(mu, s.pol.access)
+	s.reads = newReadBuffer(mu, capacity, s.pol.access)
 	return s
 }
 

@@ -108,7 +108,7 @@ func newWeakStore[S comparable, T any](cfg config, obs *observer[S, *T], mu *syn
 	s.idx.init()
 	s.window.init()
 	if s.capacity > 0 {
-		s.uses = newReadBuffer(mu, s.use)
+		s.uses = newReadBuffer(mu, s.capacity, s.use)
 	}
 	return s
 }
