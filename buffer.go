@@ -60,10 +60,12 @@ import (
 //     golang-lru's. The drain therefore stamps each entry it applies with a
 //     count of the uses it has applied (in the entry's state word, so it
 //     costs no memory), and publishes that clock once per drain. A shared
-//     hit on an entry stamped within the last near uses (a quarter of the
-//     policy's capacity) records nothing: the entry is among the near most
-//     recently used already, with at least three quarters of the policy
-//     between it and eviction. Hot keys are recorded about once per near
+//     hit on an entry stamped within the last near uses (half the policy's
+//     capacity) records nothing: the entry is among the near most recently
+//     used already, with at least half the policy between it and eviction;
+//     the clock counts every entry put in front of the others (uses applied,
+//     inserts), so a stamp within near uses means a place within near of
+//     the front. Hot keys are recorded about once per near
 //     uses instead of on every hit, as memcached bumps an item at most once
 //     a minute; the hit then costs the lookup, two loads and a compare.
 //
@@ -107,9 +109,12 @@ type readBuffer[S comparable, V any] struct {
 	use       func(*entry[S, V]) // apply, after stamping the entry; for drains
 
 	// Written by drains, and by hits that find the mutex taken while alone.
-	_     [cacheLine]byte
-	uses  uint32          // uses applied by drains; drainer only
-	spill bufStripe[S, V] // records of hits that found the mutex taken while alone
+	_          [cacheLine]byte
+	uses       uint32          // uses applied by drains; drainer only
+	collisions int             // hits that saw another hit spill while they held the mutex; drainer only
+	hits       *hitCounter     // the memo's hit counter, whose stripes tell who is hitting; may be nil
+	seen       []uint64        // hits' stripes as of the last shared drain; drainer only
+	spill      bufStripe[S, V] // records of hits that found the mutex taken while alone
 }
 
 // bufStripe is one ring of records. Hits reserve position tail with a CAS
@@ -126,13 +131,14 @@ type bufStripe[S comparable, V any] struct {
 }
 
 const (
-	cacheLine   = 128 // a cache line, or the pair of lines x86 CPUs fetch together
-	stripeSlots = 64  // records per stripe; the hit that fills half tries to drain
-	spillShare  = 16  // records in the spill ring that show hits competing
+	cacheLine    = 128 // a cache line, or the pair of lines x86 CPUs fetch together
+	stripeSlots  = 64  // records per stripe; the hit that fills half tries to drain
+	spillShare   = 16  // records in the spill ring that show hits competing
+	collideShare = 4   // hits colliding with hits that show them competing
 
 	// Shared, a hit on an entry that a drain applied within the last
 	// capacity/nearShare uses is not recorded (see the price, above).
-	nearShare       = 4
+	nearShare       = 2
 	nearMinCapacity = 64
 	stampMask       = 1<<31 - 1 // stamps count uses modulo 2^31
 )
@@ -140,13 +146,20 @@ const (
 // newReadBuffer returns an empty buffer in the first (alone) mode; apply is
 // called with mu held, once per record drained. capacity is the number of
 // entries the policy orders, from which the buffer derives near (0: none).
-func newReadBuffer[S comparable, V any](mu *sync.Mutex, capacity int, apply func(*entry[S, V])) *readBuffer[S, V] {
+//
+// hits, the memo's hit counter (nil in tests of the buffer alone), tells a
+// shared drain whether several goroutines are still hitting: records cannot,
+// since hits on recently used entries write none.
+func newReadBuffer[S comparable, V any](mu *sync.Mutex, capacity int, hits *hitCounter, apply func(*entry[S, V])) *readBuffer[S, V] {
 	// Two goroutines running at once share a stripe with probability 1/n.
 	n := 16
 	for n < 8*runtime.GOMAXPROCS(0) && n < 256 {
 		n *= 2
 	}
-	b := &readBuffer[S, V]{stripes: make([]bufStripe[S, V], n), mask: uint32(n - 1), mu: mu, apply: apply}
+	b := &readBuffer[S, V]{stripes: make([]bufStripe[S, V], n), mask: uint32(n - 1), mu: mu, apply: apply, hits: hits}
+	if hits != nil {
+		b.seen = make([]uint64, len(hits.stripes))
+	}
 	if capacity >= nearMinCapacity {
 		b.near = uint32(min(capacity/nearShare, stampMask/4))
 		// Entries start with stamp 0: near uses behind a clock that starts
@@ -199,14 +212,28 @@ func (b *readBuffer[S, V]) record(e *entry[S, V]) {
 // (by a write, by the goroutine that ran fn finishing a load, or by another
 // goroutine's hit) appends e to the spill ring, which the next hit that gets
 // the mutex drains before it applies its own use: one ring, so one
-// goroutine's records stay in the order it made them. Once the spill ring
-// holds spillShare records, hits are competing: switch to the stripes.
+// goroutine's records stay in the order it made them. Hits are competing,
+// and the buffer switches to the stripes, once the spill ring holds
+// spillShare records, or once collideShare hits have seen another hit's
+// record reach the spill ring while they held the mutex: the holder drains
+// the ring at every hit, so under steady competition it rarely fills, and
+// a write or a loader holding the mutex is not a hit, so one goroutine
+// alone never collides.
 func (b *readBuffer[S, V]) recordAlone(e *entry[S, V]) {
 	if b.mu.TryLock() {
-		if b.spill.tail.Load() != b.spill.head.Load() || b.straggled.Load() {
+		t := b.spill.tail.Load()
+		if t != b.spill.head.Load() || b.straggled.Load() {
 			b.drain()
+			t = b.spill.tail.Load()
 		}
+		b.uses++
 		b.apply(e)
+		if b.spill.tail.Load() != t { // a hit found the mutex taken by this one
+			if b.collisions++; b.collisions >= collideShare {
+				b.collisions = 0
+				b.shared.Store(true)
+			}
+		}
 		b.mu.Unlock()
 		return
 	}
@@ -249,10 +276,12 @@ func (st *bufStripe[S, V]) add(e *entry[S, V]) (int, bool) {
 func (b *readBuffer[S, V]) drain() {
 	b.spill.drain(b.use) // the oldest records, from before the switch to stripes
 	if !b.shared.Load() && !b.straggled.Load() {
+		b.clock.Store(b.uses & stampMask)
 		return
 	}
 	b.straggled.Store(false) // before reading: a straggler flagging later is read next time
-	if b.drainStripes() <= 1 && b.shared.Load() {
+	busy, hitters := b.drainStripes(), b.hitters()
+	if busy <= 1 && hitters <= 1 && b.shared.Load() {
 		// The competition has ended. A hit that wrote its record before
 		// seeing this store is read by the second pass; one that sees it
 		// flags itself as a straggler.
@@ -260,6 +289,26 @@ func (b *readBuffer[S, V]) drain() {
 		b.drainStripes()
 	}
 	b.clock.Store(b.uses & stampMask)
+}
+
+// moved counts a use that the store applied itself, under the mutex: an
+// entry it inserted, or moved to the front outside the buffer. The clock
+// counts every entry put in front of the others, so that an entry stamped
+// within near uses is within near places of the front.
+func (b *readBuffer[S, V]) moved() { b.uses++ }
+
+// hitters returns how many of the hit counter's stripes moved since the last
+// call: about how many goroutines hit the memo meanwhile, 0 without a
+// counter.
+func (b *readBuffer[S, V]) hitters() int {
+	n := 0
+	for i, s := range b.seen {
+		if c := b.hits.stripes[i].n.Load(); c != s {
+			b.seen[i] = c
+			n++
+		}
+	}
+	return n
 }
 
 // drainStripes drains every stripe and reports how many had records.

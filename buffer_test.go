@@ -27,7 +27,7 @@ func (l *appliedLog) apply(e *entry[int, int]) {
 func newTestBuffer() (*readBuffer[int, int], *appliedLog, *sync.Mutex) {
 	mu := &sync.Mutex{}
 	l := &appliedLog{mu: mu}
-	return newReadBuffer(mu, 0, l.apply), l, mu
+	return newReadBuffer(mu, 0, nil, l.apply), l, mu
 }
 
 func entries(n int) []*entry[int, int] {
@@ -189,7 +189,7 @@ func TestReadBufferResetDiscardsEvenLateRecords(t *testing.T) {
 func TestReadBufferAccountsForEveryRecordUnderConcurrency(t *testing.T) {
 	mu := &sync.Mutex{}
 	applied := 0
-	b := newReadBuffer(mu, 0, func(*entry[int, int]) { applied++ })
+	b := newReadBuffer(mu, 0, nil, func(*entry[int, int]) { applied++ })
 	es := entries(64)
 	const workers, each = 8, 20_000
 	var wg sync.WaitGroup
@@ -236,8 +236,8 @@ func keysUpTo(n int) []int {
 func TestReadBufferSkipsHitsOnRecentlyUsedEntriesOnlyWhenShared(t *testing.T) {
 	mu := &sync.Mutex{}
 	l := &appliedLog{mu: mu}
-	const capacity = 256
-	b := newReadBuffer(mu, capacity, l.apply)
+	const capacity = 2 * stripeSlots // near = one stripe
+	b := newReadBuffer(mu, capacity, nil, l.apply)
 	require.Equal(t, uint32(capacity/nearShare), b.near)
 	es := entries(int(b.near) + 2)
 	b.shared.Store(true)
@@ -285,7 +285,7 @@ func TestReadBufferSkipsHitsOnRecentlyUsedEntriesOnlyWhenShared(t *testing.T) {
 // Promise: a buffer for a small policy (below nearMinCapacity) skips nothing.
 func TestReadBufferSmallPolicyRecordsEveryHit(t *testing.T) {
 	mu := &sync.Mutex{}
-	b := newReadBuffer(mu, nearMinCapacity-1, (&appliedLog{mu: mu}).apply)
+	b := newReadBuffer(mu, nearMinCapacity-1, nil, (&appliedLog{mu: mu}).apply)
 	assert.Zero(t, b.near)
 }
 
@@ -321,4 +321,58 @@ func TestReadBufferAppliesAStragglerAfterTheSwitchBack(t *testing.T) {
 	mu2.Unlock()
 	assert.Equal(t, []int{0}, l2.keys)
 	assert.Zero(t, b2.pending())
+}
+
+// Promise: hits that keep colliding with other hits switch the buffer to
+// stripes even though the holder drains the spill ring every time (so it
+// never fills); a write or loader holding the mutex is no collision.
+func TestReadBufferSwitchesWhenHitsCollideWithHits(t *testing.T) {
+	mu := &sync.Mutex{}
+	l := &appliedLog{mu: mu}
+	var b *readBuffer[int, int]
+	other := &entry[int, int]{key: -1}
+	b = newReadBuffer(mu, 0, nil, func(e *entry[int, int]) {
+		l.apply(e)
+		if e != other {
+			b.spill.add(other) // another goroutine's hit, finding the mutex taken by this one
+		}
+	})
+	es := entries(collideShare)
+	for i, e := range es {
+		require.False(t, b.shared.Load(), "after %d collisions", i)
+		b.record(e)
+	}
+	assert.True(t, b.shared.Load())
+
+	// The mutex held by a write while one goroutine hits: spills, but no
+	// collision, however often.
+	b2, _, mu2 := newTestBuffer()
+	for _, e := range entries(10 * collideShare) {
+		mu2.Lock() // a write
+		b2.record(e)
+		mu2.Unlock()
+		b2.record(e) // the next hit applies the spill ring first
+	}
+	assert.False(t, b2.shared.Load())
+}
+
+// Promise: shared, a drain goes back to the first mode only when the memo's
+// hit counter shows one goroutine hitting since the last drain, whatever the
+// stripes hold (hits on recently used entries write no record).
+func TestReadBufferStaysSharedWhileSeveralGoroutinesHit(t *testing.T) {
+	mu := &sync.Mutex{}
+	hits := newHitCounter()
+	b := newReadBuffer(mu, 0, &hits, (&appliedLog{mu: mu}).apply)
+	b.shared.Store(true)
+	hits.stripes[0].n.Add(5)
+	hits.stripes[1].n.Add(7)
+	mu.Lock()
+	b.drain()
+	mu.Unlock()
+	assert.True(t, b.shared.Load(), "two stripes of hits moved: several goroutines")
+	hits.stripes[1].n.Add(3)
+	mu.Lock()
+	b.drain()
+	mu.Unlock()
+	assert.False(t, b.shared.Load(), "one stripe moved: one goroutine left")
 }

@@ -51,9 +51,9 @@ import "sync"
 //     goroutine runs on, nor on fn running on a goroutine of its own.
 //   - Approximate under concurrency. Hits made while other goroutines use
 //     the memo are applied stripe by stripe, so their relative order may
-//     differ from real time; a hit on an entry among the capacity/4 most
-//     recently used is not recorded (it stays where it is, at least three
-//     quarters of the capacity from eviction), nor is a hit whose stripe is
+//     differ from real time; a hit on an entry among the capacity/2 most
+//     recently used is not recorded (it stays where it is, at least half the
+//     capacity from eviction), nor is a hit whose stripe is
 //     full while a drain runs elsewhere (the entry keeps its old position).
 //     Once hits stop competing, the first drain (at the latest, the next
 //     write) returns to exact order.
@@ -96,7 +96,7 @@ func newLRUStore[S comparable, V any](capacity int, ttl int64, obs *observer[S, 
 	s := &lruStore[S, V]{capacity: capacity, ttl: ttl, obs: obs}
 	s.idx.init()
 	s.recency.init()
-	s.uses = newReadBuffer(mu, capacity, func(e *entry[S, V]) {
+	s.uses = newReadBuffer(mu, capacity, &obs.ctr.hits, func(e *entry[S, V]) {
 		if s.recency.holds(e) { // not evicted, forgotten or replaced since
 			s.recency.moveToFront(e)
 		}
@@ -125,6 +125,7 @@ func (s *lruStore[S, V]) loadLocked(k S, now int64) (V, bool) {
 	}
 	s.drain()
 	s.recency.moveToFront(e)
+	s.uses.moved()
 	return e.val, true
 }
 
@@ -151,6 +152,7 @@ func (s *lruStore[S, V]) put(k S, v V, now, exp int64) {
 		s.obs.drop(old, now, Replaced)
 	}
 	s.recency.pushFront(e)
+	s.uses.moved()
 	for s.idx.len() > s.capacity {
 		victim := s.recency.back()
 		s.recency.remove(victim)

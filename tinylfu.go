@@ -361,7 +361,7 @@ func newTinyLFUStore[S comparable, V any](capacity int, ttl int64, obs *observer
 		s.idx.delEntry(e)
 		s.obs.drop(e, s.pol.now, Evicted)
 	})
-	s.reads = newReadBuffer(mu, capacity, s.pol.access)
+	s.reads = newReadBuffer(mu, capacity, &obs.ctr.hits, s.pol.access)
 	return s
 }
 
@@ -383,6 +383,7 @@ func (s *tinyLFUStore[S, V]) loadLocked(k S, now int64) (V, bool) {
 	}
 	s.reads.drain()
 	s.pol.access(e)
+	s.reads.moved()
 	return e.val, true
 }
 
@@ -402,6 +403,7 @@ func (s *tinyLFUStore[S, V]) put(k S, v V, now, exp int64) {
 	if !ok {
 		return
 	}
+	s.reads.moved()
 	if old != nil {
 		s.pol.replace(old, e)
 		s.obs.drop(old, now, Replaced)

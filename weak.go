@@ -108,7 +108,7 @@ func newWeakStore[S comparable, T any](cfg config, obs *observer[S, *T], mu *syn
 	s.idx.init()
 	s.window.init()
 	if s.capacity > 0 {
-		s.uses = newReadBuffer(mu, s.capacity, s.use)
+		s.uses = newReadBuffer(mu, s.capacity, &obs.ctr.hits, s.use)
 	}
 	return s
 }
@@ -176,6 +176,7 @@ func (s *weakStore[S, T]) use(e *entry[S, wref[T]]) {
 // pin puts e, whose value is v, at the front of the window, and unpins the
 // least recently used entry if the window is over capacity.
 func (s *weakStore[S, T]) pin(e *entry[S, wref[T]], v *T) {
+	s.uses.moved() // counted twice when the buffer applies it: the clock may only run ahead
 	if s.window.holds(e) {
 		s.window.moveToFront(e)
 		return
