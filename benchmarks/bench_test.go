@@ -75,6 +75,40 @@ func BenchmarkHit(b *testing.B) {
 	}
 }
 
+// Workload 1b: hits on a full cache. The same Zipf(1.01) stream over the same
+// 10 000 keys, through a cache of exactly 10 000 entries, so that every key
+// the cache holds is at stake: an LRU must order all of them, and a policy
+// that admits by frequency may keep some keys out (they miss, and the
+// hit-ratio metric says how often).
+func BenchmarkHitFull(b *testing.B) {
+	keys := Zipf(1.01, workingSet, streamLen, 1)
+	for _, p := range Peers {
+		b.Run("peer="+p.Name, func(b *testing.B) {
+			modes(b, func(b *testing.B, parallel bool) {
+				var loads atomic.Int64
+				c := p.New(workingSet, func(_ context.Context, k int) (int, error) { loads.Add(1); return k, nil })
+				defer c.Close()
+				ctx := context.Background()
+				for range 3 {
+					for k := range workingSet {
+						_, _ = c.Get(ctx, k)
+					}
+				}
+				if w, ok := c.(interface{ Wait() }); ok {
+					w.Wait()
+				}
+				loads.Store(0)
+				run(b, parallel, func(i int) {
+					if v, err := c.Get(ctx, keys[i&(streamLen-1)]); err != nil || v != keys[i&(streamLen-1)] {
+						b.Error("wrong value")
+					}
+				})
+				b.ReportMetric(100*(1-float64(loads.Load())/float64(b.N)), "hit%")
+			})
+		})
+	}
+}
+
 // Workload 2: mixed reads and writes at a capacity that forces evictions:
 // Zipf(1.01) over 100 000 keys through 10 000 entries. A read is a
 // read-through Get, a write a Set.
