@@ -28,21 +28,31 @@ import (
 //     including keys no longer held, and forgets slowly (it ages).
 //   - New entries go into a small LRU window. An entry pushed out of the
 //     window is a candidate for the main region, and it gets in only if its
-//     key is more frequent than that of the main region's victim, which is
-//     evicted in its place; otherwise the candidate is evicted. A candidate
-//     that ties loses, except that a fairly frequent one wins at random one
-//     time in 128, so that an attacker who floods the sketch with colliding
-//     keys cannot pin a victim forever.
+//     key is more frequent than that of the main region's victim by at least
+//     two counts, and then the victim is evicted in its place; otherwise the
+//     candidate is evicted. (A lead of one count is what a candidate gets
+//     from being recent: its count includes the request that just brought it
+//     in, while the victim's last request is the oldest in the main region.
+//     On a loop a little longer than the cache the victim is the very key
+//     asked for next, and admitting on that lead evicts it, then the next,
+//     as an LRU does.) A candidate without the lead loses, except that a
+//     fairly frequent one wins at random one time in 128, so that an
+//     attacker who floods the sketch with colliding keys cannot pin a victim
+//     forever.
 //   - The main region is a segmented LRU: entries come in on probation and
 //     move to the protected segment (80% of the main region) when used again;
 //     the protected segment's least recent entry falls back to probation.
 //   - A hill climber sizes the window, starting at 5% of the capacity: every
-//     sample of requests (10 per entry of capacity, at most 50 000, so that
+//     sample of requests (20 per entry of capacity, at least 4 000 so that a
+//     small cache's samples are not mostly noise, at most 50 000 so that
 //     large caches adapt within a realistic trace) it compares the hit ratio
-//     with the previous sample's and keeps moving the window in the same
-//     direction while that helps, reversing when it hurts by more than a
-//     noise tolerance, with steps that shrink over time and restart when the
-//     hit ratio jumps (the workload changed). Recency-heavy traffic grows the
+//     with the previous sample's. It keeps moving the window in the same
+//     direction, by the same step, while that helps; it reverses, with a
+//     smaller step, when it hurts by more than a noise tolerance; and it
+//     stays put when the change is within that tolerance (on traffic that
+//     does not care, a climber that keeps walking drifts far from where the
+//     next phase of the workload wants it). Steps restart at their first
+//     size when the hit ratio jumps (the workload changed). Recency-heavy traffic grows the
 //     window toward a plain LRU (the window may take the whole capacity);
 //     frequency-heavy traffic and loops shrink it toward a pure TinyLFU.
 //
@@ -248,10 +258,11 @@ func (p *wtinylfu[S, V]) evictOne() {
 	}
 }
 
-// admit reports whether candidate c should replace victim v.
+// admit reports whether candidate c should replace victim v: c's key must be
+// at least two counts more frequent.
 func (p *wtinylfu[S, V]) admit(c, v *entry[S, V]) bool {
 	cf, vf := p.sketch.estimate(p.hash(c.key)), p.sketch.estimate(p.hash(v.key))
-	if cf > vf {
+	if cf > vf+1 { // see the top of this file for why a lead of one is not enough
 		return true
 	}
 	if cf < admitJitterFloor {
@@ -295,12 +306,12 @@ type climber struct {
 // benchmarks/README.md), never on one.
 const (
 	initialWindow  = 0.05   // share of the capacity, before the climber moves it
-	climbStepShare = 0.0625 // the first step: 6.25% of the capacity
-	climbDecay     = 0.98   // each sample's step is this much of the last one
+	climbStepShare = 0.1    // the first step: 10% of the capacity
+	climbDecay     = 0.98   // a step that did not help is followed by one this much smaller
 	climbRestart   = 0.05   // a change of hit ratio this large restarts the steps
-	climbTolerance = 0.001  // a drop smaller than this is noise, not a reason to turn
-	climbSample    = 10     // requests per sample, per entry of capacity...
-	climbMinSample = 640    // ...but at least this many
+	climbTolerance = 0.001  // a change smaller than this is noise: no reason to move
+	climbSample    = 20     // requests per sample, per entry of capacity...
+	climbMinSample = 4000   // ...but at least this many
 	climbMaxSample = 50_000 // and at most this many, so that large caches adapt
 )
 
@@ -328,13 +339,18 @@ func (c *climber) record(hit bool) int {
 	}
 	delta := rate - c.prev
 	c.prev = rate
-	if delta < -climbTolerance {
-		c.step = -c.step
-	}
-	if math.Abs(delta) >= climbRestart {
+	switch {
+	case math.Abs(delta) >= climbRestart: // the workload changed
+		if delta < 0 {
+			c.step = -c.step
+		}
 		c.step = math.Copysign(c.initialStep, c.step)
-	} else {
+	case delta > climbTolerance: // the last move helped: another like it
+	case delta < -climbTolerance: // it hurt: back, by less
+		c.step = -c.step * climbDecay
+	default: // no telling: stay, and move by less next time
 		c.step *= climbDecay
+		return 0
 	}
 	return int(c.step)
 }
