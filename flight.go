@@ -165,9 +165,9 @@ func (c *core[K, S, V]) wait(ctx context.Context, cl *call[K, V]) (V, error) {
 // call. Other waiters re-panic with the original value in result.
 func (c *core[K, S, V]) run(ctx context.Context, cl *call[K, V], s S, inline bool) {
 	returned, recovered := false, false
-	start := time.Now()
+	start := time.Since(c.epoch) // a monotonic read only: time.Now reads the wall clock too
 	defer func() {
-		cl.took = time.Since(start)
+		cl.took = time.Since(c.epoch) - start
 		if !returned && !recovered {
 			cl.goexit = true
 		}
