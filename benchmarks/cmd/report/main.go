@@ -42,6 +42,7 @@ import (
 var (
 	count    = flag.Int("count", 6, "samples per benchmark (medians are reported)")
 	rerender = flag.Bool("rerender", false, "skip running: render from results/ saved by an earlier run")
+	ratios   = flag.Bool("ratios", false, "replay the hit-ratio traces only; render the benchmark tables from results/ saved by an earlier run")
 	dir      = flag.String("dir", ".", "the benchmarks folder")
 )
 
@@ -52,7 +53,7 @@ func main() {
 	must(os.MkdirAll(resDir, 0o755))
 	must(os.MkdirAll(filepath.Join(*dir, "plots"), 0o755))
 
-	if !*rerender {
+	if !*rerender && !*ratios {
 		machine := fmt.Sprintf("%s, %d cores, %s %s/%s, %s", cpuModel(), runtime.NumCPU(),
 			runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02"))
 		must(os.WriteFile(filepath.Join(resDir, "machine.txt"), []byte(machine+"\n"), 0o644))
@@ -66,6 +67,8 @@ func main() {
 			must(cmd.Run())
 		}
 		must(os.WriteFile(filepath.Join(resDir, "bench.txt"), out.Bytes(), 0o644))
+	}
+	if !*rerender {
 		log.Print("replaying the hit-ratio traces")
 		must(os.WriteFile(filepath.Join(resDir, "hitratio.txt"), []byte(hitRatios()), 0o644))
 		must(os.WriteFile(filepath.Join(resDir, "traces.txt"), []byte(fileTraceRatios()), 0o644))
