@@ -54,3 +54,21 @@ func TestFileTraceTable(t *testing.T) {
 		t.Log(sb.String())
 	}
 }
+
+// memo's WithCapacity is an exact LRU on real traffic too: on every recorded
+// trace, at every size of its README, its hit ratio is exactly that of the
+// reference LRU (a map and a list), hit for hit. Under -race, where a replay
+// is ten times slower, each trace is cut to its first 200 000 requests.
+func TestMemoMatchesTheReferenceLRUOnEveryRecordedTrace(t *testing.T) {
+	for _, tr := range fileTraces(t) {
+		keys := tr.Keys
+		if raceEnabled && len(keys) > 200_000 {
+			keys = keys[:200_000]
+		}
+		for _, n := range tr.Sizes {
+			got := HitRatio(PeerByName("memo"), n, keys)
+			want := ReferenceLRU(n, keys)
+			require.Equal(t, want, got, "%s at size %d", tr.Name, n)
+		}
+	}
+}
