@@ -52,9 +52,10 @@ import (
 //     stays put when the change is within that tolerance (on traffic that
 //     does not care, a climber that keeps walking drifts far from where the
 //     next phase of the workload wants it). Steps restart at their first
-//     size when the hit ratio jumps (the workload changed). Recency-heavy traffic grows the
-//     window toward a plain LRU (the window may take the whole capacity);
-//     frequency-heavy traffic and loops shrink it toward a pure TinyLFU.
+//     size when the hit ratio jumps (the workload changed). Recency-heavy
+//     traffic grows the window toward a plain LRU (the window may take the
+//     whole capacity); frequency-heavy traffic and loops shrink it toward a
+//     pure TinyLFU.
 //
 // The policy (wtinylfu) is a plain single-threaded structure, tested alone.
 // The store puts it behind the lock-free index: a hit is a lookup plus a
