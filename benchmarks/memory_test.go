@@ -112,6 +112,12 @@ func memoFill[K comparable, V any](n int, each func(func(K, V))) *memo.Memo[K, V
 	return m
 }
 
+func memoTinyLFUFill[K comparable, V any](n int, each func(func(K, V))) *memo.Memo[K, V] {
+	m := memo.Memoize(func(context.Context, K) (V, error) { var v V; return v, nil }, memo.WithCapacity(n), memo.WithPolicy(memo.TinyLFU))
+	each(m.Set)
+	return m
+}
+
 func memoUnboundedFill[K comparable, V any](n int, each func(func(K, V))) *memo.Memo[K, V] {
 	m := memo.Memoize(func(context.Context, K) (V, error) { var v V; return v, nil })
 	each(m.Set)
@@ -171,6 +177,7 @@ func mapFill[K comparable, V any](n int, each func(func(K, V))) map[K]V {
 
 var memoryFillers = []filler{
 	{"memo", fillInts(memoFill[int, int]), fillStrs(memoFill[string, []byte])},
+	{"memo-tinylfu", fillInts(memoTinyLFUFill[int, int]), fillStrs(memoTinyLFUFill[string, []byte])},
 	{"memo-unbounded", fillInts(memoUnboundedFill[int, int]), fillStrs(memoUnboundedFill[string, []byte])},
 	{"golang-lru", fillInts(golangLRUFill[int, int]), fillStrs(golangLRUFill[string, []byte])},
 	{"golang-lru-expirable", fillInts(expirableFill[int, int]), fillStrs(expirableFill[string, []byte])},
