@@ -104,9 +104,9 @@ type readBuffer[S comparable, V any] struct {
 	near      uint32        // shared, a hit on an entry stamped within this many uses is not recorded
 	stripes   []bufStripe[S, V]
 	mask      uint32
-	mu        *sync.Mutex // the memo's mutex, held by whoever drains
-	apply     func(*entry[S, V])
-	use       func(*entry[S, V]) // apply, after stamping the entry; for drains
+	mu        *sync.Mutex                    // the memo's mutex, held by whoever drains
+	apply     func(e *entry[S, V], h uint64) // h: e's key's index hash, or 0 if the hit did not pass it
+	use       func(*entry[S, V])             // apply, after stamping the entry; for drains
 
 	// Written by drains, and by hits that find the mutex taken while alone.
 	_          [cacheLine]byte
@@ -144,13 +144,16 @@ const (
 )
 
 // newReadBuffer returns an empty buffer in the first (alone) mode; apply is
-// called with mu held, once per record drained. capacity is the number of
+// called with mu held, once per record drained, with the hash the hit passed
+// to record when the hit applies its own use (alone), and 0 for a record
+// drained from a ring, whose hash a slot does not keep (a policy that needs
+// it computes it again: 8 bytes more per slot would cost more than that). capacity is the number of
 // entries the policy orders, from which the buffer derives near (0: none).
 //
 // hits, the memo's hit counter (nil in tests of the buffer alone), tells a
 // shared drain whether several goroutines are still hitting: records cannot,
 // since hits on recently used entries write none.
-func newReadBuffer[S comparable, V any](mu *sync.Mutex, capacity int, hits *hitCounter, apply func(*entry[S, V])) *readBuffer[S, V] {
+func newReadBuffer[S comparable, V any](mu *sync.Mutex, capacity int, hits *hitCounter, apply func(*entry[S, V], uint64)) *readBuffer[S, V] {
 	// Two goroutines running at once share a stripe with probability 1/n.
 	n := 16
 	for n < 8*runtime.GOMAXPROCS(0) && n < 256 {
@@ -170,16 +173,18 @@ func newReadBuffer[S comparable, V any](mu *sync.Mutex, capacity int, hits *hitC
 	b.use = func(e *entry[S, V]) {
 		b.uses++
 		e.setStamp(b.uses & stampMask)
-		b.apply(e)
+		b.apply(e, 0)
 	}
 	return b
 }
 
-// record tells the policy that e was used. It never blocks and never waits
-// for another goroutine, and allocates nothing.
-func (b *readBuffer[S, V]) record(e *entry[S, V]) {
+// record tells the policy that e was used; h is the index hash of e's key,
+// which the hit computed to find e (or 0), handed to apply when the hit
+// applies its use itself. It never blocks and never waits for another
+// goroutine, and allocates nothing.
+func (b *readBuffer[S, V]) record(e *entry[S, V], h uint64) {
 	if !b.shared.Load() {
-		b.recordAlone(e)
+		b.recordAlone(e, h)
 		return
 	}
 	if (b.clock.Load()-e.stamp())&stampMask < b.near {
@@ -219,7 +224,7 @@ func (b *readBuffer[S, V]) record(e *entry[S, V]) {
 // the ring at every hit, so under steady competition it rarely fills, and
 // a write or a loader holding the mutex is not a hit, so one goroutine
 // alone never collides.
-func (b *readBuffer[S, V]) recordAlone(e *entry[S, V]) {
+func (b *readBuffer[S, V]) recordAlone(e *entry[S, V], h uint64) {
 	if b.mu.TryLock() {
 		t := b.spill.tail.Load()
 		if t != b.spill.head.Load() || b.straggled.Load() {
@@ -227,7 +232,7 @@ func (b *readBuffer[S, V]) recordAlone(e *entry[S, V]) {
 			t = b.spill.tail.Load()
 		}
 		b.uses++
-		b.apply(e)
+		b.apply(e, h)
 		if b.spill.tail.Load() != t { // a hit found the mutex taken by this one
 			if b.collisions++; b.collisions >= collideShare {
 				b.collisions = 0
@@ -326,9 +331,9 @@ func (b *readBuffer[S, V]) drainStripes() int {
 // holds the mutex. A record reserved before reset and written after it is
 // discarded by the drain that reads it.
 func (b *readBuffer[S, V]) reset() {
-	b.spill.discardAll(b.apply)
+	b.spill.discardAll(b.use)
 	for i := range b.stripes {
-		b.stripes[i].discardAll(b.apply)
+		b.stripes[i].discardAll(b.use)
 	}
 	b.shared.Store(false) // nothing is left to apply before the next record
 	b.straggled.Store(false)

@@ -15,7 +15,7 @@ type appliedLog struct {
 	keys []int
 }
 
-func (l *appliedLog) apply(e *entry[int, int]) {
+func (l *appliedLog) apply(e *entry[int, int], _ uint64) {
 	if !l.mu.TryLock() {
 		l.keys = append(l.keys, e.key)
 		return
@@ -81,7 +81,7 @@ func recordAtDepth(b *readBuffer[int, int], e *entry[int, int], depth int) {
 		pad[depth%64]++
 		return
 	}
-	b.record(e)
+	b.record(e, 0)
 	_ = pad
 }
 
@@ -100,7 +100,7 @@ func TestReadBufferNeverWaitsForTheMutexAndKeepsOrder(t *testing.T) {
 	assert.Empty(t, l.keys)
 	assert.Equal(t, 3, b.pending())
 	mu.Unlock()
-	b.record(es[3])
+	b.record(es[3], 0)
 	assert.Equal(t, []int{0, 1, 2, 3}, l.keys)
 	assert.Zero(t, b.pending(), "applied records are not reachable from the buffer")
 }
@@ -112,7 +112,7 @@ func TestReadBufferSwitchesToStripesUnderCompetitionAndBack(t *testing.T) {
 	es := entries(spillShare + 3)
 	mu.Lock()
 	for _, e := range es {
-		b.record(e)
+		b.record(e, 0)
 	}
 	assert.True(t, b.shared.Load())
 	assert.Equal(t, len(es), b.pending())
@@ -131,7 +131,7 @@ func TestReadBufferCountsRecordsDroppedWhenAStripeIsFull(t *testing.T) {
 	es := entries(200)
 	mu.Lock()
 	for _, e := range es {
-		b.record(e)
+		b.record(e, 0)
 	}
 	kept := b.pending()
 	assert.GreaterOrEqual(t, kept, stripeSlots)
@@ -149,10 +149,10 @@ func TestReadBufferDrainsWhenHalfAStripeFills(t *testing.T) {
 	b.shared.Store(true)
 	es := entries(stripeSlots / 2)
 	for _, e := range es[:len(es)-1] {
-		b.record(e)
+		b.record(e, 0)
 	}
 	require.Empty(t, l.keys)
-	b.record(es[len(es)-1])
+	b.record(es[len(es)-1], 0)
 	assert.Len(t, l.keys, len(es))
 	assert.Zero(t, b.pending())
 	assert.Zero(t, b.dropped())
@@ -166,7 +166,7 @@ func TestReadBufferResetDiscardsEvenLateRecords(t *testing.T) {
 	es := entries(5)
 	mu.Lock()
 	for _, e := range es[:4] {
-		b.record(e)
+		b.record(e, 0)
 	}
 	st := &b.stripes[0]
 	late := st.tail.Add(1) - 1 // a hit preempted between its CAS and its store
@@ -180,7 +180,7 @@ func TestReadBufferResetDiscardsEvenLateRecords(t *testing.T) {
 	mu.Unlock()
 	assert.Empty(t, l.keys, "the late record belongs to before the reset")
 	assert.Zero(t, b.pending())
-	b.record(es[0])
+	b.record(es[0], 0)
 	assert.Equal(t, []int{0}, l.keys, "records after the reset are applied")
 }
 
@@ -189,7 +189,7 @@ func TestReadBufferResetDiscardsEvenLateRecords(t *testing.T) {
 func TestReadBufferAccountsForEveryRecordUnderConcurrency(t *testing.T) {
 	mu := &sync.Mutex{}
 	applied := 0
-	b := newReadBuffer(mu, 0, nil, func(*entry[int, int]) { applied++ })
+	b := newReadBuffer(mu, 0, nil, func(*entry[int, int], uint64) { applied++ })
 	es := entries(64)
 	const workers, each = 8, 20_000
 	var wg sync.WaitGroup
@@ -199,7 +199,7 @@ func TestReadBufferAccountsForEveryRecordUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				b.record(es[(i+w)%len(es)])
+				b.record(es[(i+w)%len(es)], 0)
 			}
 		}()
 	}
@@ -241,14 +241,14 @@ func TestReadBufferSkipsHitsOnRecentlyUsedEntriesOnlyWhenShared(t *testing.T) {
 	require.Equal(t, uint32(capacity/nearShare), b.near)
 	es := entries(int(b.near) + 2)
 	b.shared.Store(true)
-	b.record(es[0])
+	b.record(es[0], 0)
 	mu.Lock()
 	b.drain()
 	mu.Unlock()
 	require.Equal(t, []int{0}, l.keys, "never applied before: recorded")
 
 	b.shared.Store(true)
-	b.record(es[0])
+	b.record(es[0], 0)
 	assert.Zero(t, b.pending(), "applied one use ago: not recorded")
 
 	// near-1 other uses: es[0] is still among the near most recent.
@@ -259,7 +259,7 @@ func TestReadBufferSkipsHitsOnRecentlyUsedEntriesOnlyWhenShared(t *testing.T) {
 	b.drain()
 	mu.Unlock()
 	b.shared.Store(true)
-	b.record(es[0])
+	b.record(es[0], 0)
 	assert.Zero(t, b.pending(), "near uses ago at most: not recorded")
 
 	// One more: es[0] is now near uses behind.
@@ -268,7 +268,7 @@ func TestReadBufferSkipsHitsOnRecentlyUsedEntriesOnlyWhenShared(t *testing.T) {
 	b.drain()
 	mu.Unlock()
 	b.shared.Store(true)
-	b.record(es[0])
+	b.record(es[0], 0)
 	assert.Equal(t, 1, b.pending(), "more than near uses ago: recorded")
 
 	// Alone, nothing is skipped: one goroutine's order stays exact.
@@ -277,8 +277,8 @@ func TestReadBufferSkipsHitsOnRecentlyUsedEntriesOnlyWhenShared(t *testing.T) {
 	mu.Unlock()
 	b.shared.Store(false)
 	l.keys = nil
-	b.record(es[0])
-	b.record(es[0])
+	b.record(es[0], 0)
+	b.record(es[0], 0)
 	assert.Equal(t, []int{0, 0}, l.keys)
 }
 
@@ -304,7 +304,7 @@ func TestReadBufferAppliesAStragglerAfterTheSwitchBack(t *testing.T) {
 	require.False(t, b.shared.Load())
 	st.slots[late%stripeSlots].Store(es[1])
 	b.straggled.Store(true) // as record does once it sees the mode changed
-	b.record(es[0])         // alone: applied at once, after the straggler
+	b.record(es[0], 0)      // alone: applied at once, after the straggler
 	assert.Equal(t, []int{1, 0}, l.keys)
 	assert.Zero(t, b.pending())
 	assert.False(t, b.straggled.Load())
@@ -313,7 +313,7 @@ func TestReadBufferAppliesAStragglerAfterTheSwitchBack(t *testing.T) {
 	// record is written.
 	b2, l2, mu2 := newTestBuffer()
 	b2.shared.Store(true)
-	b2.record(es[0]) // shared: into a stripe
+	b2.record(es[0], 0) // shared: into a stripe
 	mu2.Lock()
 	b2.shared.Store(false) // the switch, as a drain elsewhere makes it, after the hit's add
 	b2.straggled.Store(true)
@@ -331,8 +331,8 @@ func TestReadBufferSwitchesWhenHitsCollideWithHits(t *testing.T) {
 	l := &appliedLog{mu: mu}
 	var b *readBuffer[int, int]
 	other := &entry[int, int]{key: -1}
-	b = newReadBuffer(mu, 0, nil, func(e *entry[int, int]) {
-		l.apply(e)
+	b = newReadBuffer(mu, 0, nil, func(e *entry[int, int], h uint64) {
+		l.apply(e, h)
 		if e != other {
 			b.spill.add(other) // another goroutine's hit, finding the mutex taken by this one
 		}
@@ -340,7 +340,7 @@ func TestReadBufferSwitchesWhenHitsCollideWithHits(t *testing.T) {
 	es := entries(collideShare)
 	for i, e := range es {
 		require.False(t, b.shared.Load(), "after %d collisions", i)
-		b.record(e)
+		b.record(e, 0)
 	}
 	assert.True(t, b.shared.Load())
 
@@ -349,9 +349,9 @@ func TestReadBufferSwitchesWhenHitsCollideWithHits(t *testing.T) {
 	b2, _, mu2 := newTestBuffer()
 	for _, e := range entries(10 * collideShare) {
 		mu2.Lock() // a write
-		b2.record(e)
+		b2.record(e, 0)
 		mu2.Unlock()
-		b2.record(e) // the next hit applies the spill ring first
+		b2.record(e, 0) // the next hit applies the spill ring first
 	}
 	assert.False(t, b2.shared.Load())
 }

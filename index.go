@@ -58,8 +58,10 @@ func newTable[S comparable, P any](n int) *table[S, P] {
 func (x *index[S, P]) hash(k S) uint64 { return maphash.Comparable(x.seed, k) }
 
 // get returns k's entry, or nil. It is the hit path: no lock, no allocation.
-func (x *index[S, P]) get(k S) *entry[S, P] {
-	h := x.hash(k)
+func (x *index[S, P]) get(k S) *entry[S, P] { return x.find(k, x.hash(k)) }
+
+// find returns the entry of k, whose hash is h, or nil.
+func (x *index[S, P]) find(k S, h uint64) *entry[S, P] {
 	t := x.tab.Load()
 	for i := h & t.mask; ; i = (i + 1) & t.mask {
 		e := t.slots[i].Load()
@@ -78,6 +80,16 @@ func (x *index[S, P]) getLive(k S, now int64) *entry[S, P] {
 		return e
 	}
 	return nil
+}
+
+// getLiveHash is getLive that also returns k's hash, for a store whose
+// policy hashes the key again (TinyLFU's sketch).
+func (x *index[S, P]) getLiveHash(k S, now int64) (*entry[S, P], uint64) {
+	h := x.hash(k)
+	if e := x.find(k, h); e != nil && !e.expired(now) {
+		return e, h
+	}
+	return nil, h
 }
 
 // put links e, whose key is set, replacing the entry for the same key, which

@@ -96,7 +96,7 @@ func newLRUStore[S comparable, V any](capacity int, ttl int64, obs *observer[S, 
 	s := &lruStore[S, V]{capacity: capacity, ttl: ttl, obs: obs}
 	s.idx.init()
 	s.recency.init()
-	s.uses = newReadBuffer(mu, capacity, &obs.ctr.hits, func(e *entry[S, V]) {
+	s.uses = newReadBuffer(mu, capacity, &obs.ctr.hits, func(e *entry[S, V], _ uint64) {
 		if s.recency.holds(e) { // not evicted, forgotten or replaced since
 			s.recency.moveToFront(e)
 		}
@@ -110,7 +110,7 @@ func (s *lruStore[S, V]) load(k S, now int64) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	s.uses.record(e)
+	s.uses.record(e, 0)
 	return e.val, true
 }
 

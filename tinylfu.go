@@ -134,8 +134,9 @@ func (p *wtinylfu[S, V]) add(e *entry[S, V]) {
 	p.balance()
 }
 
-// access records a hit on e, if e is still held.
-func (p *wtinylfu[S, V]) access(e *entry[S, V]) {
+// access records a hit on e, if e is still held; h is the hash of e's key,
+// or 0 for one that the caller has not computed.
+func (p *wtinylfu[S, V]) access(e *entry[S, V], h uint64) {
 	switch {
 	case p.window.holds(e):
 		p.window.moveToFront(e)
@@ -151,7 +152,10 @@ func (p *wtinylfu[S, V]) access(e *entry[S, V]) {
 	default:
 		return // dropped since the hit was recorded
 	}
-	p.sketch.increment(p.hash(e.key))
+	if h == 0 { // a key whose hash is 0 is hashed again: no harm
+		h = p.hash(e.key)
+	}
+	p.sketch.increment(h)
 	p.count(true)
 }
 
@@ -165,7 +169,7 @@ func (p *wtinylfu[S, V]) replace(old, e *entry[S, V]) {
 	}
 	l.nodes[old.node].e = e
 	e.node, old.node = old.node, 0
-	p.access(e)
+	p.access(e, 0)
 }
 
 // remove drops e without reporting it (Forget).
@@ -383,12 +387,12 @@ func newTinyLFUStore[S comparable, V any](capacity int, ttl int64, obs *observer
 }
 
 func (s *tinyLFUStore[S, V]) load(k S, now int64) (V, bool) {
-	e := s.idx.getLive(k, now)
+	e, h := s.idx.getLiveHash(k, now)
 	if e == nil {
 		var zero V
 		return zero, false
 	}
-	s.reads.record(e)
+	s.reads.record(e, h)
 	return e.val, true
 }
 
@@ -399,7 +403,7 @@ func (s *tinyLFUStore[S, V]) loadLocked(k S, now int64) (V, bool) {
 		return zero, false
 	}
 	s.reads.drain()
-	s.pol.access(e)
+	s.pol.access(e, 0)
 	s.reads.moved()
 	return e.val, true
 }

@@ -108,7 +108,7 @@ func newWeakStore[S comparable, T any](cfg config, obs *observer[S, *T], mu *syn
 	s.idx.init()
 	s.window.init()
 	if s.capacity > 0 {
-		s.uses = newReadBuffer(mu, s.capacity, &obs.ctr.hits, s.use)
+		s.uses = newReadBuffer(mu, s.capacity, &obs.ctr.hits, func(e *entry[S, wref[T]], _ uint64) { s.use(e) })
 	}
 	return s
 }
@@ -129,7 +129,7 @@ func (s *weakStore[S, T]) load(k S, now int64) (*T, bool) {
 	switch {
 	case s.uses == nil:
 	case e.val.pinned.Load():
-		s.uses.record(e)
+		s.uses.record(e, 0)
 	default:
 		s.mu.Lock()
 		s.uses.drain()
