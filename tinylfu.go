@@ -68,7 +68,7 @@ import (
 // Hits are recorded lossily and out of order, so the policy sees most hits,
 // not all, under heavy parallel load (the records dropped are counted); its
 // decisions are approximate by design anyway. Per entry the policy costs a
-// 16-byte list node and 8 bytes of sketch. An entry refused admission or
+// 16-byte list node and 16 bytes of sketch. An entry refused admission or
 // evicted from the main region is reported as Evicted: the entry that a new
 // key pushes out may be the previous newcomer, the one a put just stored, and
 // not the least recently used. With a TTL, expired entries are reclaimed as

@@ -129,6 +129,27 @@ func TestSketchCountsSaturatesAndAges(t *testing.T) {
 	assert.Zero(t, s.estimate(h(19)))
 }
 
+// The table has two words per entry of capacity, whatever the capacity (not
+// a power of two), and keys' counters spread over all of it: a block picked
+// from part of the table would crowd the keys into fewer counters.
+func TestSketchSpreadsKeysOverTheWholeTable(t *testing.T) {
+	for _, capacity := range []int{1, 50, 1000, 5001} {
+		var s sketch
+		s.init(capacity)
+		assert.Len(t, s.table, 8*max(sketchMinBlocks, (2*capacity+7)/8), "capacity %d", capacity)
+		for k := range 64 * len(s.table) {
+			s.increment(uint64(k) * 0x9e3779b97f4a7c15)
+		}
+		for b := 0; b < len(s.table); b += 8 {
+			used := false
+			for _, w := range s.table[b : b+8] {
+				used = used || w != 0
+			}
+			require.True(t, used, "capacity %d: block %d never used", capacity, b/8)
+		}
+	}
+}
+
 // Peek is not a use: it records nothing for the policy.
 func TestTinyLFUPeekIsNotAUse(t *testing.T) {
 	var mu sync.Mutex
