@@ -63,6 +63,33 @@ func TestTinyLFUOneHitWondersDoNotEvictAFrequentKey(t *testing.T) {
 	}
 }
 
+// On recency-heavy traffic (a hot set that keeps moving, as on a news site:
+// keys come in popular and go cold for good), frequency is yesterday's news
+// and an LRU is what wins. The climber must find that out and grow the
+// window until the policy is as good as the LRU: once it has adapted,
+// TinyLFU hits within a point of an exact LRU over the same requests.
+func TestTinyLFUFollowsAMovingHotSetAsWellAsAnLRU(t *testing.T) {
+	const capacity, hot, slide, every = 1000, 10_000, 1_000, 5_000
+	const warmUp, measured = 400_000, 200_000
+	z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.01, 1, hot-1)
+	m := memo.Memoize(square, tinyLFU(capacity)...)
+	ref := newRefLRU(capacity)
+	ctx := context.Background()
+	var before memo.Stats
+	for i := range warmUp + measured {
+		if i == warmUp {
+			before, ref.hits = m.Stats(), 0
+		}
+		k := int(z.Uint64()) + i/every*slide
+		_, _ = m.Get(ctx, k)
+		ref.get(k)
+	}
+	after := m.Stats()
+	got := float64(after.Hits-before.Hits) / measured
+	lru := float64(ref.hits) / measured
+	assert.Greater(t, got, lru-0.01, "TinyLFU %.4f, LRU %.4f on the same requests", got, lru)
+}
+
 // Len never exceeds the capacity at rest, whatever concurrent writers do,
 // and the counters add up: every value loaded is held or was evicted.
 func TestTinyLFULenNeverExceedsCapacityUnderConcurrentWriters(t *testing.T) {
