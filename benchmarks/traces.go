@@ -56,3 +56,24 @@ func Traces(universe, length int) []Trace {
 // Capacities are the cache sizes of the hit-ratio tables, as fractions of the
 // distinct keys: 0.1% to 10%.
 var Capacities = []float64{0.001, 0.003, 0.01, 0.03, 0.1}
+
+// MovingHotSets are the recency-heavy workloads, where an LRU is hard to
+// beat: Zipf(1.0) traffic over a hot set of 10 000 keys that moves, as on a
+// news site or a timeline, where keys arrive popular and then go cold for
+// good. In "drift" the hot set slides by 1 000 new keys every 5 000
+// requests; in "shift" it is replaced whole every 37 000 requests (a period
+// that divides no policy's sample). Each is 1 000 000 requests; the sizes
+// are 1% to 50% of the hot set.
+func MovingHotSets() []FileTrace {
+	const hot, length = 10_000, 1_000_000
+	sizes := []int{100, 500, 1_000, 2_000, 5_000}
+	drift := Zipf(1.0, hot, length, 16)
+	for i := range drift {
+		drift[i] += i / 5_000 * 1_000
+	}
+	shift := Zipf(1.0, hot, length, 15)
+	for i := range shift {
+		shift[i] += i / 37_000 * hot
+	}
+	return []FileTrace{{"drift", sizes, drift}, {"shift", sizes, shift}}
+}

@@ -72,12 +72,14 @@ func main() {
 		log.Print("replaying the hit-ratio traces")
 		must(os.WriteFile(filepath.Join(resDir, "hitratio.txt"), []byte(hitRatios()), 0o644))
 		must(os.WriteFile(filepath.Join(resDir, "traces.txt"), []byte(fileTraceRatios()), 0o644))
+		must(os.WriteFile(filepath.Join(resDir, "moving.txt"), []byte(movingRatios()), 0o644))
 	}
 
 	machine := strings.TrimSpace(string(mustRead(filepath.Join(resDir, "machine.txt"))))
 	res := parse(mustRead(filepath.Join(resDir, "bench.txt")))
 	ratios := parseRatios(mustRead(filepath.Join(resDir, "hitratio.txt")))
 	traceRows := parseTraceRows(readIfAny(filepath.Join(resDir, "traces.txt")))
+	movingRows := parseTraceRows(readIfAny(filepath.Join(resDir, "moving.txt")))
 
 	tables := map[string]string{
 		"machine":  fmt.Sprintf("Measured on %s, with `go run ./cmd/report -count %d` (medians of %d runs; hit and mixed tables also give the fastest and slowest run).\n", machine, res.samples, res.samples),
@@ -86,6 +88,7 @@ func main() {
 		"herd":     herdTable(res),
 		"hitratio": ratioTables(ratios),
 		"traces":   fileTraceTables(traceRows),
+		"moving":   fileTraceTables(movingRows),
 		"memory":   memoryTable(res),
 		"keys":     keyTable(res),
 		"summary":  summary(res, ratios, machine),
@@ -93,6 +96,7 @@ func main() {
 	plotThroughput(res, filepath.Join(*dir, "plots", "throughput.svg"))
 	plotRatios(ratios, filepath.Join(*dir, "plots", "hitratio.svg"))
 	plotFileTraces(traceRows, filepath.Join(*dir, "plots", "traces.svg"))
+	plotFileTraces(movingRows, filepath.Join(*dir, "plots", "moving.svg"))
 	fill(filepath.Join(*dir, "README.md"), tables)
 	fill(filepath.Join(*dir, "..", "README.md"), map[string]string{"bench-summary": tables["summary"]})
 	log.Print("wrote README.md, ../README.md, plots/ and results/")

@@ -38,6 +38,16 @@ func fileTraceRatios() string {
 	}
 	trs, err := benchmarks.LoadFileTraces(dir)
 	must(err)
+	return replayTraces(trs)
+}
+
+// movingRatios replays the moving hot sets (benchmarks.MovingHotSets), in
+// the format of fileTraceRatios.
+func movingRatios() string { return replayTraces(benchmarks.MovingHotSets()) }
+
+// replayTraces replays every trace at each of its sizes through Belady's
+// optimum and every policy of benchmarks.TracePeers.
+func replayTraces(trs []benchmarks.FileTrace) string {
 	var sb strings.Builder
 	for _, tr := range trs {
 		line := func(peer string, f func(n int) float64) {
@@ -86,11 +96,13 @@ func fileTraceTables(rows []traceRow) string {
 	for _, tr := range traceNames(rows) {
 		var mine, lru []float64
 		best := map[int]float64{}
+		header := true
 		for _, r := range rows {
 			if r.trace != tr {
 				continue
 			}
-			if len(best) == 0 {
+			if header {
+				header = false
 				fmt.Fprintf(&sb, "\n**%s** (hit ratio %%, by cache size)\n\n| policy |", tr)
 				for _, n := range r.sizes {
 					fmt.Fprintf(&sb, " %d |", n)
