@@ -42,6 +42,11 @@ type Cache interface {
 	Close()
 }
 
+// Sized is implemented by the caches that can say how many entries they
+// hold now (those a Get could hit), for the test that watches whether a
+// cache stays within its capacity while it replays a trace.
+type Sized interface{ Len() int }
+
 // Peer names a cache and how to build one of a given capacity.
 type Peer struct {
 	Name    string
@@ -91,6 +96,7 @@ func newMemoUnbounded(_ int, load Loader) Cache { return memoCache{memo.Memoize(
 func (c memoCache) Get(ctx context.Context, k int) (int, error) { return c.m.Get(ctx, k) }
 func (c memoCache) Set(k, v int)                                { c.m.Set(k, v) }
 func (c memoCache) Close()                                      {}
+func (c memoCache) Len() int                                    { return c.m.Len() }
 
 type golangLRU struct {
 	c    *lru.Cache[int, int]
@@ -143,6 +149,7 @@ func (c golangARC) Get(ctx context.Context, k int) (int, error) {
 }
 func (c golangARC) Set(k, v int) { c.c.Add(k, v) }
 func (c golangARC) Close()       {}
+func (c golangARC) Len() int     { return c.c.Len() }
 
 type expirableLRU struct {
 	c    *expirable.LRU[int, int]
@@ -178,6 +185,7 @@ func newOtter(capacity int, load Loader) Cache {
 func (c otterCache) Get(ctx context.Context, k int) (int, error) { return c.c.Get(ctx, k, c.load) }
 func (c otterCache) Set(k, v int)                                { c.c.Set(k, v) }
 func (c otterCache) Close()                                      {}
+func (c otterCache) Len() int                                    { return c.c.EstimatedSize() }
 
 type ristrettoCache struct {
 	c    *ristretto.Cache[int, int]
@@ -234,6 +242,7 @@ func newTheine(capacity int, load Loader) Cache {
 func (c theineCache) Get(ctx context.Context, k int) (int, error) { return c.c.Get(ctx, k) }
 func (c theineCache) Set(k, v int)                                { c.c.Set(k, v, 1) }
 func (c theineCache) Close()                                      { c.c.Close() }
+func (c theineCache) Len() int                                    { return c.c.Len() }
 
 type ttlCache struct{ c *ttlcache.Cache[int, int] }
 
