@@ -60,7 +60,7 @@ func replayTraces(trs []benchmarks.FileTrace) string {
 		line("optimal", func(n int) float64 { return benchmarks.OptimalHitRatio(n, tr.Keys) })
 		for _, name := range benchmarks.TracePeers {
 			p := benchmarks.PeerByName(name)
-			line(name, func(n int) float64 { return benchmarks.HitRatio(p, n, tr.Keys) })
+			line(name, func(n int) float64 { return hitRatio(p, n, tr.Keys) })
 		}
 		log.Printf("replayed %s", tr.Name)
 	}
