@@ -146,9 +146,9 @@ const (
 // newReadBuffer returns an empty buffer in the first (alone) mode; apply is
 // called with mu held, once per record drained, with the hash the hit passed
 // to record when the hit applies its own use (alone), and 0 for a record
-// drained from a ring, whose hash a slot does not keep (a policy that needs
-// it computes it again: 8 bytes more per slot would cost more than that). capacity is the number of
-// entries the policy orders, from which the buffer derives near (0: none).
+// drained from a ring, whose slots do not keep the hash (a policy that needs
+// it computes it again). capacity is the number of entries the policy
+// orders, from which the buffer derives near (0: none).
 //
 // hits, the memo's hit counter (nil in tests of the buffer alone), tells a
 // shared drain whether several goroutines are still hitting: records cannot,

@@ -76,10 +76,8 @@ func (x *index[S, P]) find(k S, h uint64) *entry[S, P] {
 
 // getLive returns k's entry if it has not expired at now, or nil.
 func (x *index[S, P]) getLive(k S, now int64) *entry[S, P] {
-	if e := x.get(k); e != nil && !e.expired(now) {
-		return e
-	}
-	return nil
+	e, _ := x.getLiveHash(k, now)
+	return e
 }
 
 // getLiveHash is getLive that also returns k's hash, for a store whose

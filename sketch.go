@@ -27,8 +27,9 @@ package memo
 // increment or estimate rather than four. Each row owns two words of the
 // block, and the key's hash picks the word and the counter within it. The
 // block is picked by multiplying the hash's high 32 bits by the number of
-// blocks and keeping the high half of the product (Lemire's fast range), so
-// the table need not be a power of two: its size follows the capacity.
+// blocks and keeping the product's bits from the 32nd up (Lemire's fast
+// range), so the table need not be a power of two: its size follows the
+// capacity.
 //
 // The table has two words (32 counters) per entry of capacity. With one
 // word per entry, rounded up to a power of two (Caffeine's size), the sketch
