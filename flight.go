@@ -112,7 +112,7 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 		// its own, but its result must not overwrite the newer call's.
 		cl.stale = true
 	}
-	cl := &call[K, V]{key: k, waiters: 1}
+	cl := c.newCall(k, inline)
 	if s == s {
 		c.calls[s] = cl
 	} // else a key not equal to itself (NaN): it could never be found again, to share or to remove
@@ -121,9 +121,15 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 		// This caller can never give up, so fn runs on its goroutine, as in
 		// singleflight.Do: no goroutine to start, and a panic or Goexit of fn
 		// happens where the caller can see it.
+		start := time.Duration(now) // the memo's clock, when it is read (TTL)
 		c.unlock()
-		c.run(ctx, cl, s, true) // returns only if fn returned
-		return cl.val, cl.err
+		if !c.clock {
+			start = time.Since(c.epoch)
+		}
+		c.run(ctx, cl, s, start, true) // returns only if fn returned
+		v, err := cl.val, cl.err
+		c.recycle(cl)
+		return v, err
 	}
 	// fn runs on its own goroutine so that this caller can return as soon as
 	// its context is done. fn's context keeps ctx's values but not its
@@ -132,7 +138,7 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 	cl.cancel = cancel
 	cl.done = make(chan struct{})
 	c.unlock()
-	go c.run(fctx, cl, s, false)
+	go c.run(fctx, cl, s, -1, false)
 	return c.wait(ctx, cl)
 }
 
@@ -162,16 +168,20 @@ func (c *core[K, S, V]) wait(ctx context.Context, cl *call[K, V]) (V, error) {
 // runtime.Goexit the way singleflight does: a deferred function that sees
 // neither a normal return nor a recovered panic is running because of Goexit.
 // inline is true when run is on the goroutine of the caller that started the
-// call. Other waiters re-panic with the original value in result.
-func (c *core[K, S, V]) run(ctx context.Context, cl *call[K, V], s S, inline bool) {
+// call. Other waiters re-panic with the original value in result. start is
+// when fn starts on the memo's clock, or negative for run to read it.
+func (c *core[K, S, V]) run(ctx context.Context, cl *call[K, V], s S, start time.Duration, inline bool) {
 	returned, recovered := false, false
-	start := time.Since(c.epoch) // a monotonic read only: time.Now reads the wall clock too
+	if start < 0 {
+		start = time.Since(c.epoch) // a monotonic read only: time.Now reads the wall clock too
+	}
 	defer func() {
-		cl.took = time.Since(c.epoch) - start
+		end := time.Since(c.epoch)
+		cl.took = end - start
 		if !returned && !recovered {
 			cl.goexit = true
 		}
-		waiting := c.finish(cl, s)
+		waiting := c.finish(cl, s, end)
 		if cl.panicked && (inline || !waiting) {
 			// Inline, the caller that started the call panics here, with
 			// fn's frames still on the stack for the traceback. Otherwise
@@ -197,14 +207,18 @@ func (c *core[K, S, V]) run(ctx context.Context, cl *call[K, V], s S, inline boo
 }
 
 // finish stores cl's result if it is a value and still wanted, removes cl from
-// the calls in flight and wakes its waiters. It reports whether any caller was
+// the calls in flight and wakes its waiters. end is when fn returned, on the
+// memo's clock: a TTL counts from there. It reports whether any caller was
 // still waiting.
-func (c *core[K, S, V]) finish(cl *call[K, V], s S) bool {
+func (c *core[K, S, V]) finish(cl *call[K, V], s S, end time.Duration) bool {
 	c.mu.Lock()
 	if c.calls[s] == cl {
 		delete(c.calls, s)
 	}
-	now := c.now()
+	var now int64
+	if c.clock {
+		now = int64(end)
+	}
 	c.ctr.loadTime += cl.took
 	ok := !cl.panicked && !cl.goexit && cl.err == nil
 	if !ok {
@@ -234,4 +248,27 @@ func (c *core[K, S, V]) invalidate(s S) {
 		delete(c.calls, s)
 	}
 	c.errs.drop(s)
+}
+
+// newCall returns a call of fn for k with one waiter: a recycled one for an
+// inline call, when there is one.
+func (c *core[K, S, V]) newCall(k K, inline bool) *call[K, V] {
+	if inline {
+		if cl, _ := c.spare.Get().(*call[K, V]); cl != nil {
+			cl.key, cl.waiters = k, 1
+			return cl
+		}
+	}
+	return &call[K, V]{key: k, waiters: 1}
+}
+
+// recycle keeps cl for a later inline call, if it ran inline and no other
+// caller joined it: then nothing else holds it, since only a joiner makes
+// cl.done and finish has taken cl out of the calls in flight.
+func (c *core[K, S, V]) recycle(cl *call[K, V]) {
+	if cl.done != nil {
+		return
+	}
+	*cl = call[K, V]{}
+	c.spare.Put(cl)
 }

@@ -150,6 +150,7 @@ type core[K any, S comparable, V any] struct {
 
 	mu    sync.Mutex // guards calls, every write to st, obs, and ctr except hits
 	calls map[S]*call[K, V]
+	spare sync.Pool // of *call[K, V]: inline calls that nobody joined, for reuse (flight.go)
 
 	tl tierLink[K] // the WithTier tier, if any: fn already goes through it
 }

@@ -747,3 +747,63 @@ func TestPanicWithNobodyWaitingCrashesTheProgram(t *testing.T) {
 	assert.Equal(t, 2, exit.ExitCode(), "exit code of an unrecovered panic")
 	assert.Contains(t, string(out), "panic: nobody is listening")
 }
+
+// A TTL counts from when fn returned, not from when it started, and
+// Stats.LoadTime is the time spent in fn.
+func TestTTLCountsFromWhenFnReturned(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := memo.Memoize(func(_ context.Context, k int) (int, error) {
+			time.Sleep(30 * time.Second)
+			return k, nil
+		}, memo.WithTTL(time.Minute))
+		v, err := m.Get(context.Background(), 1) // fn runs inline: the context is never done
+		require.NoError(t, err)
+		assert.Equal(t, 1, v)
+		assert.Equal(t, 30*time.Second, m.Stats().LoadTime)
+		time.Sleep(time.Minute - time.Nanosecond)
+		_, ok := m.Peek(1)
+		assert.True(t, ok, "alive a minute after fn returned, less a nanosecond")
+		time.Sleep(time.Nanosecond)
+		_, ok = m.Peek(1)
+		assert.False(t, ok, "expired a minute after fn returned")
+	})
+}
+
+// Calls that run inline are reused once nobody else holds them; a call that
+// another caller joined is not. Every caller still gets its own key's value.
+func TestReusedCallsNeverCarryAValueToAnotherKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		m := memo.Memoize(func(_ context.Context, k int) (int, error) {
+			if k == 0 {
+				<-release
+			}
+			return 10 * k, nil
+		})
+		ctx := context.Background()
+		started := make(chan int, 2)
+		for range 2 { // one runs fn inline, the other joins it
+			go func() {
+				v, err := m.Get(ctx, 0)
+				assert.NoError(t, err)
+				started <- v
+			}()
+		}
+		synctest.Wait()
+		close(release)
+		assert.Equal(t, 0, <-started)
+		assert.Equal(t, 0, <-started)
+		for k := 1; k <= 1000; k++ {
+			v, err := m.Get(ctx, k)
+			require.NoError(t, err)
+			require.Equal(t, 10*k, v)
+		}
+		for k := 0; k <= 1000; k++ {
+			v, ok := m.Peek(k)
+			require.True(t, ok)
+			require.Equal(t, 10*k, v)
+		}
+		st := m.Stats()
+		assert.Equal(t, memo.Stats{Misses: 1002, Loads: 1001, Shared: 1, Len: 1001}, st, st.String())
+	})
+}
