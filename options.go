@@ -58,8 +58,9 @@ func WithCapacity(n int) Option {
 	return func(c *config) { c.capacity = n }
 }
 
-// WithTTL makes every entry expire d after it was stored (by a load or by
-// Set): from then on Get never returns it and loads the key again. Expired
+// WithTTL makes every entry expire d after it was stored (by a load, counted
+// from when fn returned, or by Set): from then on Get never returns it and
+// loads the key again. Expired
 // entries are reclaimed as the memo is written to, with no background
 // goroutine, so an unbounded memo holds no more than what was stored within
 // the last d. 0 means entries never expire, the default; a d above about 146
