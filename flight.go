@@ -121,12 +121,8 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 		// This caller can never give up, so fn runs on its goroutine, as in
 		// singleflight.Do: no goroutine to start, and a panic or Goexit of fn
 		// happens where the caller can see it.
-		start := time.Duration(now) // the memo's clock, when it is read (TTL)
 		c.unlock()
-		if !c.clock {
-			start = time.Since(c.epoch)
-		}
-		c.run(ctx, cl, s, start, true) // returns only if fn returned
+		c.run(ctx, cl, s, true) // returns only if fn returned
 		v, err := cl.val, cl.err
 		c.recycle(cl)
 		return v, err
@@ -138,7 +134,7 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 	cl.cancel = cancel
 	cl.done = make(chan struct{})
 	c.unlock()
-	go c.run(fctx, cl, s, -1, false)
+	go c.run(fctx, cl, s, false)
 	return c.wait(ctx, cl)
 }
 
@@ -168,13 +164,14 @@ func (c *core[K, S, V]) wait(ctx context.Context, cl *call[K, V]) (V, error) {
 // runtime.Goexit the way singleflight does: a deferred function that sees
 // neither a normal return nor a recovered panic is running because of Goexit.
 // inline is true when run is on the goroutine of the caller that started the
-// call. Other waiters re-panic with the original value in result. start is
-// when fn starts on the memo's clock, or negative for run to read it.
-func (c *core[K, S, V]) run(ctx context.Context, cl *call[K, V], s S, start time.Duration, inline bool) {
+// call. Other waiters re-panic with the original value in result.
+//
+// fn's start is read here, after the miss has unlocked: a now read under the
+// lock would save a clock read with a TTL, but LoadTime would then count the
+// WithOnEvict callbacks that unlock runs.
+func (c *core[K, S, V]) run(ctx context.Context, cl *call[K, V], s S, inline bool) {
 	returned, recovered := false, false
-	if start < 0 {
-		start = time.Since(c.epoch) // a monotonic read only: time.Now reads the wall clock too
-	}
+	start := time.Since(c.epoch) // a monotonic read only: time.Now reads the wall clock too
 	defer func() {
 		end := time.Since(c.epoch)
 		cl.took = end - start

@@ -60,11 +60,11 @@ func WithCapacity(n int) Option {
 
 // WithTTL makes every entry expire d after it was stored (by a load, counted
 // from when fn returned, or by Set): from then on Get never returns it and
-// loads the key again. Expired
-// entries are reclaimed as the memo is written to, with no background
-// goroutine, so an unbounded memo holds no more than what was stored within
-// the last d. 0 means entries never expire, the default; a d above about 146
-// years (math.MaxInt64, say) is taken as 146 years. A negative d panics.
+// loads the key again. Expired entries are reclaimed as the memo is written
+// to, with no background goroutine, so an unbounded memo holds no more than
+// what was stored within the last d. 0 means entries never expire, the
+// default; a d above about 146 years (math.MaxInt64, say) is taken as 146
+// years. A negative d panics.
 func WithTTL(d time.Duration) Option {
 	if d < 0 {
 		panic(fmt.Sprintf("memo: WithTTL(%v): TTL must be >= 0 (0 means no expiry)", d))

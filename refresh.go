@@ -102,5 +102,5 @@ func (c *core[K, S, V]) refresh(ctx context.Context, k K, s S, e *entry[S, V]) {
 	c.ctr.loads++
 	c.ctr.refreshes++
 	c.mu.Unlock()
-	go c.run(context.WithoutCancel(ctx), cl, s, -1, false)
+	go c.run(context.WithoutCancel(ctx), cl, s, false)
 }
