@@ -112,7 +112,7 @@ type readBuffer[S comparable, V any] struct {
 	_          [cacheLine]byte
 	uses       uint32          // uses applied by drains; drainer only
 	collisions int             // hits that saw another hit spill while they held the mutex; drainer only
-	hits       *hitCounter     // the memo's hit counter, whose stripes tell who is hitting; may be nil
+	hits       *hitCounter     // the memo's hit counter, whose stripes tell who is hitting
 	seen       []uint64        // hits' stripes as of the last shared drain; drainer only
 	spill      bufStripe[S, V] // records of hits that found the mutex taken while alone
 }
@@ -150,19 +150,22 @@ const (
 // it computes it again). capacity is the number of entries the policy
 // orders, from which the buffer derives near (0: none).
 //
-// hits, the memo's hit counter (nil in tests of the buffer alone), tells a
-// shared drain whether several goroutines are still hitting: records cannot,
-// since hits on recently used entries write none.
+// hits is the memo's hit counter (nil in tests of the buffer alone: the
+// buffer then counts into one of its own). record counts every hit in it,
+// and it tells a shared drain whether several goroutines are still hitting:
+// records cannot, since hits on recently used entries write none.
 func newReadBuffer[S comparable, V any](mu *sync.Mutex, capacity int, hits *hitCounter, apply func(*entry[S, V], uint64)) *readBuffer[S, V] {
+	if hits == nil {
+		h := newHitCounter()
+		hits = &h
+	}
 	// Two goroutines running at once share a stripe with probability 1/n.
 	n := 16
 	for n < 8*runtime.GOMAXPROCS(0) && n < 256 {
 		n *= 2
 	}
 	b := &readBuffer[S, V]{stripes: make([]bufStripe[S, V], n), mask: uint32(n - 1), mu: mu, apply: apply, hits: hits}
-	if hits != nil {
-		b.seen = make([]uint64, len(hits.stripes))
-	}
+	b.seen = make([]uint64, len(hits.stripes))
 	if capacity >= nearMinCapacity {
 		b.near = uint32(min(capacity/nearShare, stampMask/4))
 		// Entries start with stamp 0: near uses behind a clock that starts
@@ -178,15 +181,16 @@ func newReadBuffer[S comparable, V any](mu *sync.Mutex, capacity int, hits *hitC
 	return b
 }
 
-// record tells the policy that e was used; h is the index hash of e's key,
-// which the hit computed to find e (or 0), handed to apply when the hit
-// applies its use itself. It never blocks and never waits for another
-// goroutine, and allocates nothing.
+// record counts a hit on e and tells the policy that e was used; h is the
+// index hash of e's key, which the hit computed to find e (or 0), handed to
+// apply when the hit applies its use itself. It never blocks and never waits
+// for another goroutine, and allocates nothing.
 func (b *readBuffer[S, V]) record(e *entry[S, V], h uint64) {
 	if !b.shared.Load() {
 		b.recordAlone(e, h)
 		return
 	}
+	b.hits.add()
 	if (b.clock.Load()-e.stamp())&stampMask < b.near {
 		return // used lately: among the near most recent uses already
 	}
@@ -224,8 +228,12 @@ func (b *readBuffer[S, V]) record(e *entry[S, V], h uint64) {
 // the ring at every hit, so under steady competition it rarely fills, and
 // a write or a loader holding the mutex is not a hit, so one goroutine
 // alone never collides.
+//
+// A hit that gets the mutex counts itself under it (addLocked): one atomic
+// operation fewer than the striped counter's.
 func (b *readBuffer[S, V]) recordAlone(e *entry[S, V], h uint64) {
 	if b.mu.TryLock() {
+		b.hits.addLocked()
 		t := b.spill.tail.Load()
 		if t != b.spill.head.Load() || b.straggled.Load() {
 			b.drain()
@@ -242,6 +250,7 @@ func (b *readBuffer[S, V]) recordAlone(e *entry[S, V], h uint64) {
 		b.mu.Unlock()
 		return
 	}
+	b.hits.add()
 	n, ok := b.spill.add(e)
 	if !ok {
 		b.spill.lost.Add(1)
@@ -303,8 +312,7 @@ func (b *readBuffer[S, V]) drain() {
 func (b *readBuffer[S, V]) moved() { b.uses++ }
 
 // hitters returns how many of the hit counter's stripes moved since the last
-// call: about how many goroutines hit the memo meanwhile, 0 without a
-// counter.
+// call: about how many goroutines hit the memo meanwhile.
 func (b *readBuffer[S, V]) hitters() int {
 	n := 0
 	for i, s := range b.seen {

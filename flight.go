@@ -77,14 +77,13 @@ func (c *core[K, S, V]) miss(ctx context.Context, k K, s S) (V, error) {
 	now := c.now()
 	c.st.sweep(now)
 	// A call may have stored s between the lock-free look and here.
-	if v, ok := c.st.loadLocked(s, now); ok {
+	if v, ok := c.st.loadLocked(s, now); ok { // counts the hit
 		c.unlock()
-		c.ctr.hits.add()
 		return v, nil
 	}
 	if err, ok := c.errs.get(s, now); ok { // WithErrorTTL
+		c.ctr.hits.addLocked()
 		c.unlock()
-		c.ctr.hits.add()
 		var zero V
 		return zero, err
 	}

@@ -193,10 +193,7 @@ func (d *direct[K, V]) getMany(ctx context.Context, keys []K) ([]V, error) {
 func (d *direct[K, V]) getManyLimit(ctx context.Context, keys []K, limit int) ([]V, error) {
 	now := d.now()
 	look := func(k K) (V, K, bool) {
-		v, ok := d.st.load(k, now)
-		if ok {
-			d.ctr.hits.add()
-		}
+		v, ok := d.st.load(k, now) // counts the hit
 		return v, k, ok
 	}
 	return getMany(ctx, &d.core, keys, look, func(v V) V { return v }, limit)
@@ -207,8 +204,7 @@ func (d *keyed[K, V]) getMany(ctx context.Context, keys []K) ([]V, error) {
 	look := func(k K) (V, string, bool) {
 		bp, b := d.encode(k)
 		defer d.release(bp, b)
-		if x, ok := d.st.load(view(b), now); ok {
-			d.ctr.hits.add()
+		if x, ok := d.st.load(view(b), now); ok { // counts the hit
 			return x.v, "", true
 		}
 		return *new(V), string(b), false

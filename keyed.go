@@ -89,17 +89,15 @@ func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 func (d *keyed[K, V]) get(ctx context.Context, k K) (V, error) {
 	bp, b := d.encode(k)
 	now := d.now()
-	if x, ok := d.st.load(view(b), now+d.lead); ok {
+	if x, ok := d.st.load(view(b), now+d.lead); ok { // counts the hit
 		d.release(bp, b)
-		d.ctr.hits.add()
 		return x.v, nil
 	}
-	if x, e, ok := d.due(view(b), now); ok { // WithRefresh: served, maybe reloaded
+	if x, e, ok := d.due(view(b), now); ok { // WithRefresh: served, maybe reloaded; counts the hit
 		if e != nil {
 			d.refresh(ctx, k, string(b), e)
 		}
 		d.release(bp, b)
-		d.ctr.hits.add()
 		return x.v, nil
 	}
 	s := string(b)

@@ -126,6 +126,7 @@ func (s *lruStore[S, V]) loadLocked(k S, now int64) (V, bool) {
 	s.drain()
 	s.recency.moveToFront(e)
 	s.uses.moved()
+	s.obs.ctr.hits.addLocked()
 	return e.val, true
 }
 

@@ -183,8 +183,7 @@ func (c *core[K, S, V]) now() int64 {
 
 func (c *core[K, S, V]) get(ctx context.Context, k K, s S) (V, error) {
 	now := c.now()
-	if v, ok := c.st.load(s, now+c.lead); ok {
-		c.ctr.hits.add()
+	if v, ok := c.st.load(s, now+c.lead); ok { // counts the hit
 		return v, nil
 	}
 	if v, ok := c.serveDue(ctx, k, s, now); ok {

@@ -58,11 +58,10 @@ func (c *core[K, S, V]) linkRefresh() {
 // it returns its value as a hit and, if the entry is due, starts its reload.
 // It reports false if s has no live entry (or the memo has no WithRefresh).
 func (c *core[K, S, V]) serveDue(ctx context.Context, k K, s S, now int64) (V, bool) {
-	v, e, ok := c.due(s, now)
+	v, e, ok := c.due(s, now) // counts the hit
 	if !ok {
 		return v, false
 	}
-	c.ctr.hits.add()
 	if e != nil {
 		c.refresh(ctx, k, s, e)
 	}
@@ -75,7 +74,7 @@ func (c *core[K, S, V]) due(s S, now int64) (v V, e *entry[S, V], ok bool) {
 	if c.lead == 0 {
 		return v, nil, false
 	}
-	if v, ok = c.st.load(s, now); !ok { // also records the LRU's use
+	if v, ok = c.st.load(s, now); !ok { // also records the LRU's use and counts the hit
 		return v, nil, false
 	}
 	e = c.rfIdx.get(s)

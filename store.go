@@ -10,7 +10,8 @@ import "sync/atomic"
 // method runs with the memo's mutex held, which serializes all writes, and
 // reports the entries it drops to the memo's observer.
 type store[S comparable, V any] interface {
-	// load returns key's live value and records the use (for the LRU).
+	// load returns key's live value, records the use (for the LRU) and
+	// counts the hit in the memo's counters.
 	load(key S, now int64) (V, bool)
 	// loadLocked is load for a caller that holds the memo's mutex.
 	loadLocked(key S, now int64) (V, bool)
@@ -194,14 +195,29 @@ func newMapStore[S comparable, V any](ttl int64, perEntry bool, obs *observer[S,
 
 func (s *mapStore[S, V]) load(k S, now int64) (V, bool) {
 	if e := s.idx.getLive(k, now); e != nil {
+		s.obs.ctr.hits.add()
 		return e.val, true
 	}
 	var zero V
 	return zero, false
 }
 
-func (s *mapStore[S, V]) loadLocked(k S, now int64) (V, bool) { return s.load(k, now) }
-func (s *mapStore[S, V]) peek(k S, now int64) (V, bool)       { return s.load(k, now) }
+func (s *mapStore[S, V]) loadLocked(k S, now int64) (V, bool) {
+	if e := s.idx.getLive(k, now); e != nil {
+		s.obs.ctr.hits.addLocked()
+		return e.val, true
+	}
+	var zero V
+	return zero, false
+}
+
+func (s *mapStore[S, V]) peek(k S, now int64) (V, bool) {
+	if e := s.idx.getLive(k, now); e != nil {
+		return e.val, true
+	}
+	var zero V
+	return zero, false
+}
 
 func (s *mapStore[S, V]) put(k S, v V, now, exp int64) {
 	e := &entry[S, V]{key: k, val: v, exp: exp}

@@ -405,6 +405,7 @@ func (s *tinyLFUStore[S, V]) loadLocked(k S, now int64) (V, bool) {
 	s.reads.drain()
 	s.pol.access(e, 0)
 	s.reads.moved()
+	s.obs.ctr.hits.addLocked()
 	return e.val, true
 }
 

@@ -128,12 +128,14 @@ func (s *weakStore[S, T]) load(k S, now int64) (*T, bool) {
 	}
 	switch {
 	case s.uses == nil:
+		s.obs.ctr.hits.add()
 	case e.val.pinned.Load():
-		s.uses.record(e, 0)
+		s.uses.record(e, 0) // counts the hit
 	default:
 		s.mu.Lock()
 		s.uses.drain()
 		s.use(e)
+		s.obs.ctr.hits.addLocked()
 		s.mu.Unlock()
 	}
 	return v, true
@@ -148,6 +150,7 @@ func (s *weakStore[S, T]) loadLocked(k S, now int64) (*T, bool) {
 		s.uses.drain()
 		s.pin(e, v)
 	}
+	s.obs.ctr.hits.addLocked()
 	return v, true
 }
 
