@@ -63,6 +63,9 @@ func TestWeakHeldValuesSurviveCollections(t *testing.T) {
 	}
 	assert.Equal(t, int64(100), l.calls.Load())
 	assert.Equal(t, 100, m.Len())
+	st := m.Stats()
+	assert.Equal(t, uint64(100), st.Hits, "the weak store counts each hit once")
+	assert.Equal(t, uint64(100), st.Misses)
 	runtime.KeepAlive(held)
 }
 
