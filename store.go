@@ -193,30 +193,28 @@ func newMapStore[S comparable, V any](ttl int64, perEntry bool, obs *observer[S,
 	return s
 }
 
-func (s *mapStore[S, V]) load(k S, now int64) (V, bool) {
-	if e := s.idx.getLive(k, now); e != nil {
-		s.obs.ctr.hits.add()
-		return e.val, true
-	}
-	var zero V
-	return zero, false
-}
-
-func (s *mapStore[S, V]) loadLocked(k S, now int64) (V, bool) {
-	if e := s.idx.getLive(k, now); e != nil {
-		s.obs.ctr.hits.addLocked()
-		return e.val, true
-	}
-	var zero V
-	return zero, false
-}
-
 func (s *mapStore[S, V]) peek(k S, now int64) (V, bool) {
 	if e := s.idx.getLive(k, now); e != nil {
 		return e.val, true
 	}
 	var zero V
 	return zero, false
+}
+
+func (s *mapStore[S, V]) load(k S, now int64) (V, bool) {
+	v, ok := s.peek(k, now)
+	if ok {
+		s.obs.ctr.hits.add()
+	}
+	return v, ok
+}
+
+func (s *mapStore[S, V]) loadLocked(k S, now int64) (V, bool) {
+	v, ok := s.peek(k, now)
+	if ok {
+		s.obs.ctr.hits.addLocked()
+	}
+	return v, ok
 }
 
 func (s *mapStore[S, V]) put(k S, v V, now, exp int64) {
