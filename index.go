@@ -1,9 +1,6 @@
 package memo
 
-import (
-	"hash/maphash"
-	"sync/atomic"
-)
+import "sync/atomic"
 
 // index is the hash table under every store: lookups take no lock and make no
 // allocation, while writes are serialized by the memo's mutex, which every
@@ -27,7 +24,7 @@ import (
 // put refuses it rather than filling the table with unreachable entries.
 type index[S comparable, P any] struct {
 	tab  atomic.Pointer[table[S, P]]
-	seed maphash.Seed
+	kh   keyHash[S]
 	_    [cacheLine]byte // keeps the writer's counters off the readers' line
 	live int             // entries, excluding tombstones; guarded by the writer's mutex
 	used int             // live entries plus tombstones
@@ -42,7 +39,7 @@ type table[S comparable, P any] struct {
 const minSlots = 8
 
 func (x *index[S, P]) init() {
-	x.seed = maphash.MakeSeed()
+	x.kh.init()
 	x.tab.Store(newTable[S, P](minSlots))
 	x.live, x.used = 0, 0
 }
@@ -55,7 +52,7 @@ func newTable[S comparable, P any](n int) *table[S, P] {
 	}
 }
 
-func (x *index[S, P]) hash(k S) uint64 { return maphash.Comparable(x.seed, k) }
+func (x *index[S, P]) hash(k S) uint64 { return x.kh.sum(k) }
 
 // get returns k's entry, or nil. It is the hit path: no lock, no allocation.
 func (x *index[S, P]) get(k S) *entry[S, P] { return x.find(k, x.hash(k)) }
