@@ -68,6 +68,16 @@ import (
 //     the front. Hot keys are recorded about once per near
 //     uses instead of on every hit, as memcached bumps an item at most once
 //     a minute; the hit then costs the lookup, two loads and a compare.
+//   - Postponed, in both modes. A policy may tell the buffer that it needs
+//     none of an entry's uses for the next n uses (postpone; TinyLFU does
+//     so for a key whose count is at the sketch's ceiling, outside
+//     probation): the entry's stamp becomes a deadline, ahead of the clock,
+//     and a hit on an entry whose deadline the clock has not reached
+//     records nothing, alone too. Alone, the hits of a postponing policy
+//     then publish the clock at each use they apply, so that deadlines
+//     pass; shared, a deadline passed counts as a use made then, for the
+//     rule above. A stamp of 0 (cleared by the policy) never skips. The
+//     LRU never postpones: alone, its order stays exact.
 //
 // The drain applies the spill ring, then each stripe, each in the order its
 // records were written, and clears every slot it read, so no applied entry
@@ -82,7 +92,9 @@ import (
 //
 // # The price
 //
-// Alone, a hit costs an uncontended TryLock and Unlock; shared, a load of
+// Alone, a hit costs an uncontended TryLock and Unlock (a postponed one, two
+// loads and a compare; the applied uses of a postponing policy, a store of
+// the clock); shared, a load of
 // the mode flag, the clock and the entry's stamp and, for an entry not used
 // lately, a load of the stripe's head and one CAS on the stripe's tail, plus
 // a drain per half stripe. Concurrent hits are applied stripe by stripe, so
@@ -100,8 +112,9 @@ type readBuffer[S comparable, V any] struct {
 	// Read by every hit; clock is written once per drain.
 	shared    atomic.Bool   // hits were seen competing: record in stripes
 	straggled atomic.Bool   // a record reached a stripe after the switch back to alone
-	clock     atomic.Uint32 // uses applied by drains, as of the last one
+	clock     atomic.Uint32 // uses applied, as of the last drain (or, with postpones, alone hit)
 	near      uint32        // shared, a hit on an entry stamped within this many uses is not recorded
+	postpones bool          // set before use for a policy that postpones (TinyLFU): stamps may be deadlines
 	stripes   []bufStripe[S, V]
 	mask      uint32
 	mu        *sync.Mutex                    // the memo's mutex, held by whoever drains
@@ -141,6 +154,7 @@ const (
 	nearShare       = 2
 	nearMinCapacity = 64
 	stampMask       = 1<<31 - 1 // stamps count uses modulo 2^31
+	maxPostpone     = 1 << 29   // the furthest deadline, so that none is taken for a past use
 )
 
 // newReadBuffer returns an empty buffer in the first (alone) mode; apply is
@@ -191,8 +205,8 @@ func (b *readBuffer[S, V]) record(e *entry[S, V], h uint64) {
 		return
 	}
 	b.hits.add()
-	if (b.clock.Load()-e.stamp())&stampMask < b.near {
-		return // used lately: among the near most recent uses already
+	if b.skips(e, b.near) {
+		return // used lately (among the near most recent uses already), or postponed
 	}
 	st := &b.stripes[stackHint()&b.mask]
 	n, ok := st.add(e)
@@ -232,6 +246,10 @@ func (b *readBuffer[S, V]) record(e *entry[S, V], h uint64) {
 // A hit that gets the mutex counts itself under it (addLocked): one atomic
 // operation fewer than the striped counter's.
 func (b *readBuffer[S, V]) recordAlone(e *entry[S, V], h uint64) {
+	if b.postpones && b.skips(e, 0) { // postponed: the policy needs this use of e later, if at all
+		b.hits.add()
+		return
+	}
 	if b.mu.TryLock() {
 		b.hits.addLocked()
 		t := b.spill.tail.Load()
@@ -241,6 +259,9 @@ func (b *readBuffer[S, V]) recordAlone(e *entry[S, V], h uint64) {
 		}
 		b.uses++
 		b.apply(e, h)
+		if b.postpones { // deadlines pass only as the clock moves
+			b.clock.Store(b.uses & stampMask)
+		}
 		if b.spill.tail.Load() != t { // a hit found the mutex taken by this one
 			if b.collisions++; b.collisions >= collideShare {
 				b.collisions = 0
@@ -258,6 +279,35 @@ func (b *readBuffer[S, V]) recordAlone(e *entry[S, V], h uint64) {
 	if !ok || n >= spillShare {
 		b.shared.Store(true)
 	}
+}
+
+// skips reports whether a hit on e need not be recorded: e's stamp is a use
+// within the last back uses or, for a policy that postpones, a deadline that
+// the clock has not reached, and not 0. (A drain stamps the entries it
+// applies ahead of the clock it publishes when done: a hit meanwhile takes
+// such a stamp for a deadline, and skips an entry being put in front.)
+func (b *readBuffer[S, V]) skips(e *entry[S, V], back uint32) bool {
+	s := e.stamp()
+	if !b.postpones {
+		return (b.clock.Load()-s)&stampMask < back
+	}
+	return s != 0 && (s+back-b.clock.Load())&stampMask-1 < back+maxPostpone
+}
+
+// postpone, for a buffer made with postpones set, tells it that the policy
+// needs none of e's uses until n more uses have been applied: until then, hits on e record nothing, in
+// either mode. n <= 0 clears e's stamp: every hit on e is recorded again,
+// alone or shared. The caller holds the mutex (it is the policy, in apply or
+// a write). Hits that record nothing are still counted in Stats; a policy
+// that postpones finds them in the hit counter (see wtinylfu.count).
+func (b *readBuffer[S, V]) postpone(e *entry[S, V], n int) {
+	if n <= 0 {
+		if e.stamp() != 0 {
+			e.setStamp(0)
+		}
+		return
+	}
+	e.setStamp((b.uses + uint32(min(n, maxPostpone))) & stampMask)
 }
 
 // add appends e to the stripe. It reports how many records the stripe then

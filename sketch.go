@@ -95,8 +95,9 @@ func (s *sketch) estimate(h uint64) int {
 }
 
 // increment counts one more sighting of h, and ages the sketch every
-// sampleSize increments.
-func (s *sketch) increment(h uint64) {
+// sampleSize increments. It reports whether a counter changed: false when
+// h's four counters are all at 15, its estimate's ceiling.
+func (s *sketch) increment(h uint64) bool {
 	h = rehash(h)
 	added := false
 	for i := range uint(4) {
@@ -112,6 +113,7 @@ func (s *sketch) increment(h uint64) {
 			s.age()
 		}
 	}
+	return added
 }
 
 // age halves every counter.

@@ -63,6 +63,19 @@ import (
 // never blocks; whoever holds the memo's mutex replays the records into the
 // policy. Misses and writes hold the mutex and run the policy directly.
 //
+// Most hits of a skewed workload are on a few hot keys whose counts sit at
+// the sketch's ceiling, in the protected segment or the window: applying
+// them bumps no counter and moves an entry already near its segment's
+// front, yet costs a mutex round trip and a sketch cache miss. So when a use
+// finds its key's counters at the ceiling, the policy postpones the entry
+// (readBuffer.postpone) for half its segment's share of uses: hits on it
+// meanwhile record nothing, and cost the lookup and a compare. An entry
+// moving to probation is unpostponed, so that a hit there is always
+// recorded, and promotes it; a key below the ceiling is recorded on every
+// hit, so the sketch misses only the increments that aging would have
+// allowed in between. The climber, which needs every hit, takes the hits
+// it did not see from the memo's hit counter (count).
+//
 // # The price
 //
 // Hits are recorded lossily and out of order, so the policy sees most hits,
@@ -87,14 +100,24 @@ type wtinylfu[S comparable, V any] struct {
 	sketch  sketch
 	climber climber
 	hash    func(S) uint64
-	evict   func(*entry[S, V]) // called for every entry the policy drops
-	now     int64              // the memo's clock, for expiry, set by the store
-	rand    uint64             // xorshift state for the admission jitter
+	// postpone, if set, stamps e so that its hits for the next n uses are
+	// not recorded (n = 0: every hit is); hits, if set, returns every hit of
+	// the store, recorded or not (see count).
+	postpone func(e *entry[S, V], n int)
+	hits     func() uint64
+	seen     uint64             // hits() at the climber's last sync
+	synced   bool               // seen is current: the policy was full since
+	recorded int                // hits recorded (count(true)) since the last sync
+	evict    func(*entry[S, V]) // called for every entry the policy drops
+	now      int64              // the memo's clock, for expiry, set by the store
+	rand     uint64             // xorshift state for the admission jitter
 }
 
 const (
 	protectedShare   = 0.8 // of the main region
 	admitJitterFloor = 6   // a tied candidate this frequent wins one time in 128
+	postponeShare    = 2   // a postponed entry's hits are not recorded for 1/postponeShare of its segment's share of uses
+	climberSync      = 64  // recorded requests between the climber's reads of the hit counter
 )
 
 func (p *wtinylfu[S, V]) init(capacity int, hash func(S) uint64, evict func(*entry[S, V])) {
@@ -113,6 +136,7 @@ func (p *wtinylfu[S, V]) reset() {
 	p.nWindow, p.nProbation, p.nProtected = 0, 0, 0
 	p.sketch.reset()
 	p.climber.init(p.capacity)
+	p.synced = false
 	p.setWindow(int(float64(p.capacity) * initialWindow))
 }
 
@@ -135,13 +159,19 @@ func (p *wtinylfu[S, V]) add(e *entry[S, V]) {
 }
 
 // access records a hit on e, if e is still held; h is the hash of e's key,
-// or 0 for one that the caller has not computed.
+// or 0 for one that the caller has not computed. A key whose counters are
+// at their ceiling is postponed (see the top of this file) for half its
+// segment's share of uses: within that many uses since e went to its
+// segment's front, fewer entries than its segment holds went in front of it.
 func (p *wtinylfu[S, V]) access(e *entry[S, V], h uint64) {
+	share := 0
 	switch {
 	case p.window.holds(e):
 		p.window.moveToFront(e)
+		share = p.maxWindow
 	case p.protected.holds(e):
 		p.protected.moveToFront(e)
+		share = p.maxProtected
 	case p.probation.holds(e):
 		p.probation.remove(e)
 		p.nProbation--
@@ -149,13 +179,18 @@ func (p *wtinylfu[S, V]) access(e *entry[S, V], h uint64) {
 		p.protected.pushFront(e)
 		p.nProtected++
 		p.demote()
+		if p.protected.holds(e) { // else demoted at once: a protected share of 0
+			share = p.maxProtected
+		}
 	default:
 		return // dropped since the hit was recorded
 	}
 	if h == 0 { // a key whose hash is 0 is hashed again: no harm
 		h = p.hash(e.key)
 	}
-	p.sketch.increment(h)
+	if !p.sketch.increment(h) && p.postpone != nil {
+		p.postpone(e, share/postponeShare)
+	}
 	p.count(true)
 }
 
@@ -207,6 +242,7 @@ func (p *wtinylfu[S, V]) demote() {
 		e := p.protected.back()
 		p.protected.remove(e)
 		p.nProtected--
+		p.unpostpone(e)
 		p.probation.attach(e)
 		p.probation.pushFront(e)
 		p.nProbation++
@@ -228,9 +264,18 @@ func (p *wtinylfu[S, V]) balance() {
 func (p *wtinylfu[S, V]) promote(e *entry[S, V]) {
 	p.window.remove(e)
 	p.nWindow--
+	p.unpostpone(e)
 	p.probation.attach(e)
 	p.probation.pushFront(e)
 	p.nProbation++
+}
+
+// unpostpone makes every hit on e recorded again: e is going on probation,
+// where a hit promotes it.
+func (p *wtinylfu[S, V]) unpostpone(e *entry[S, V]) {
+	if p.postpone != nil {
+		p.postpone(e, 0)
+	}
 }
 
 // victim is the main region's next entry to go: probation's least recent,
@@ -287,14 +332,43 @@ func (p *wtinylfu[S, V]) drop(e *entry[S, V]) {
 
 // count feeds one request to the climber once the cache is full, and applies
 // the climber's adjustment at the end of each sample.
+//
+// Hits on postponed entries, and hits the read buffer skipped or dropped
+// under concurrency, never reach count; a climber that did not see them
+// would take a hot phase for a cold one. Every climberSync requests it
+// sees, count therefore reads the memo's hit counter, which counts every
+// hit, and feeds the climber the hits it did not see.
 func (p *wtinylfu[S, V]) count(hit bool) {
 	if p.size() < p.capacity {
+		p.synced = false
 		return
+	}
+	if p.hits != nil {
+		p.sync(hit)
 	}
 	if d := p.climber.record(hit); d != 0 {
 		p.setWindow(p.maxWindow + d)
 		p.demote()
 	}
+}
+
+// sync counts a request for the climber's reads of the hit counter, and
+// every climberSync requests adds the hits that the policy did not see.
+func (p *wtinylfu[S, V]) sync(hit bool) {
+	if hit {
+		p.recorded++
+	}
+	if p.synced && p.climber.requests%climberSync != climberSync-1 {
+		return
+	}
+	t := p.hits()
+	if p.synced && t >= p.seen { // else the counter was reset: start again
+		if n := int(t-p.seen) - p.recorded; n > 0 {
+			p.climber.hits += n
+			p.climber.requests += n
+		}
+	}
+	p.seen, p.recorded, p.synced = t, 0, true
 }
 
 // climber is the hill climber that sizes the window (see the top of this
@@ -383,6 +457,8 @@ func newTinyLFUStore[S comparable, V any](capacity int, ttl int64, obs *observer
 		s.obs.drop(e, s.pol.now, Evicted)
 	})
 	s.reads = newReadBuffer(mu, capacity, &obs.ctr.hits, s.pol.access)
+	s.reads.postpones = true
+	s.pol.postpone, s.pol.hits = s.reads.postpone, obs.ctr.hits.sum
 	return s
 }
 

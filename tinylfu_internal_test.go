@@ -205,3 +205,130 @@ func TestPolicyKeepsMostOfALoopLongerThanTheCache(t *testing.T) {
 	assert.Greater(t, float64(hits)/float64(requests), optimum-0.01,
 		"hit ratio on the loop, against the optimum %.4f", optimum)
 }
+
+// newTestTinyLFUStore returns a TinyLFU store of the given capacity with its
+// mutex and counters, as a memo builds it.
+func newTestTinyLFUStore(capacity int) (*tinyLFUStore[int, int], *sync.Mutex, *counters) {
+	var mu sync.Mutex
+	ctr := &counters{hits: newHitCounter()}
+	return newTinyLFUStore(capacity, 0, &observer[int, int]{ctr: ctr}, &mu), &mu, ctr
+}
+
+// Postponement, alone (one goroutine): a key whose counters are at their
+// ceiling is postponed, and its hits then record nothing (no use applied, no
+// sketch increment) while every one of them is still counted in Stats; an
+// entry moved to probation is never postponed, so its next hit is recorded
+// and promotes it; the postponement ends after half the segment's share of
+// uses.
+func TestTinyLFUPostponesHitsOnSaturatedKeysOnly(t *testing.T) {
+	s, mu, ctr := newTestTinyLFUStore(100)
+	put := func(k int) {
+		mu.Lock()
+		s.put(k, k, 0, 0)
+		mu.Unlock()
+	}
+	hits := uint64(0)
+	get := func(k int) {
+		_, ok := s.load(k, 0)
+		require.True(t, ok)
+		hits++
+	}
+	put(1)
+	e := s.idx.get(1)
+	require.True(t, s.pol.window.holds(e))
+	h := s.idx.hash(1)
+	n := 0
+	for ; !s.reads.skips(e, 0); n++ {
+		require.Less(t, n, 20, "postponed once the count is at its ceiling")
+		get(1)
+	}
+	// The put counted 1, 14 hits took the count to 15, and the 15th hit,
+	// finding it there, postponed the entry: every hit below the ceiling
+	// was applied.
+	assert.Equal(t, 15, n)
+	assert.Equal(t, 15, s.pol.sketch.estimate(h))
+	uses := s.reads.uses
+	for range 10 {
+		get(1)
+	}
+	assert.Equal(t, uses, s.reads.uses, "postponed hits apply no use")
+	assert.Equal(t, 15, s.pol.sketch.estimate(h))
+	mu.Lock()
+	assert.Equal(t, hits, ctr.hits.sum(), "every hit counted once")
+	mu.Unlock()
+
+	// Five newer keys push key 1 out of the window (5% of 100) onto
+	// probation: not postponed there, its next hit is applied and promotes it.
+	for k := 2; k <= 6; k++ {
+		put(k)
+	}
+	require.True(t, s.pol.probation.holds(e))
+	assert.False(t, s.reads.skips(e, 0), "never postponed on probation")
+	uses = s.reads.uses
+	get(1)
+	assert.Equal(t, uses+1, s.reads.uses, "a probation hit is applied")
+	assert.True(t, s.pol.protected.holds(e), "and promotes")
+
+	// Protected and saturated: postponed for half the protected share.
+	require.True(t, s.reads.skips(e, 0))
+	uses = s.reads.uses
+	get(1)
+	assert.Equal(t, uses, s.reads.uses)
+	// Each new key goes in front of the others: a use on the clock. A put
+	// publishes the clock when it drains, before its own use: one more.
+	for k := range s.pol.maxProtected/postponeShare + 1 {
+		put(100 + k)
+	}
+	assert.False(t, s.reads.skips(e, 0), "the deadline passed")
+	uses = s.reads.uses
+	get(1)
+	assert.Equal(t, uses+1, s.reads.uses, "recorded again once the deadline passed")
+	mu.Lock()
+	assert.Equal(t, hits, ctr.hits.sum(), "every hit counted once")
+	mu.Unlock()
+}
+
+// The climber sees every hit, postponed ones included: it reads them from
+// the hit counter at least once every climberSync requests it sees.
+func TestTinyLFUClimberCountsPostponedHits(t *testing.T) {
+	s, mu, _ := newTestTinyLFUStore(100)
+	put := func(k int) {
+		mu.Lock()
+		s.put(k, k, 0, 0)
+		mu.Unlock()
+	}
+	for k := range 100 {
+		put(k)
+	}
+	e := s.idx.get(0)
+	for n := 0; !s.reads.skips(e, 0); n++ {
+		require.Less(t, n, 20)
+		s.load(0, 0)
+	}
+	requests, hits := s.pol.climber.requests, s.pol.climber.hits
+	for range 200 {
+		s.load(0, 0)
+	}
+	require.Equal(t, hits, s.pol.climber.hits, "postponed: the policy saw none")
+	for k := 1000; k < 1000+climberSync; k++ {
+		put(k) // misses, each a request for the climber
+	}
+	assert.Equal(t, hits+200, s.pol.climber.hits, "the climber got every hit")
+	assert.Equal(t, requests+200+climberSync, s.pol.climber.requests)
+}
+
+// The LRU never postpones: alone, every hit is applied, for its exact order.
+func TestLRUNeverPostpones(t *testing.T) {
+	var mu sync.Mutex
+	ctr := &counters{hits: newHitCounter()}
+	s := newLRUStore(100, 0, &observer[int, int]{ctr: ctr}, &mu)
+	mu.Lock()
+	s.put(1, 1, 0, 0)
+	mu.Unlock()
+	uses := s.uses.uses
+	for range 100 {
+		s.load(1, 0)
+	}
+	assert.Equal(t, uses+100, s.uses.uses, "every hit applied")
+	assert.False(t, s.uses.postpones)
+}
