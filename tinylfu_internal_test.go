@@ -207,11 +207,18 @@ func TestPolicyKeepsMostOfALoopLongerThanTheCache(t *testing.T) {
 }
 
 // newTestTinyLFUStore returns a TinyLFU store of the given capacity with its
-// mutex and counters, as a memo builds it.
-func newTestTinyLFUStore(capacity int) (*tinyLFUStore[int, int], *sync.Mutex, *counters) {
+// mutex and counters, as a memo builds it, and a put of k for k that holds
+// the mutex, as a memo's writes do.
+func newTestTinyLFUStore(capacity int) (*tinyLFUStore[int, int], *sync.Mutex, *counters, func(k int)) {
 	var mu sync.Mutex
 	ctr := &counters{hits: newHitCounter()}
-	return newTinyLFUStore(capacity, 0, &observer[int, int]{ctr: ctr}, &mu), &mu, ctr
+	s := newTinyLFUStore(capacity, 0, &observer[int, int]{ctr: ctr}, &mu)
+	put := func(k int) {
+		mu.Lock()
+		s.put(k, k, 0, 0)
+		mu.Unlock()
+	}
+	return s, &mu, ctr, put
 }
 
 // Postponement, alone (one goroutine): a key whose counters are at their
@@ -221,12 +228,7 @@ func newTestTinyLFUStore(capacity int) (*tinyLFUStore[int, int], *sync.Mutex, *c
 // and promotes it; the postponement ends after half the segment's share of
 // uses.
 func TestTinyLFUPostponesHitsOnSaturatedKeysOnly(t *testing.T) {
-	s, mu, ctr := newTestTinyLFUStore(100)
-	put := func(k int) {
-		mu.Lock()
-		s.put(k, k, 0, 0)
-		mu.Unlock()
-	}
+	s, mu, ctr, put := newTestTinyLFUStore(100)
 	hits := uint64(0)
 	get := func(k int) {
 		_, ok := s.load(k, 0)
@@ -291,12 +293,7 @@ func TestTinyLFUPostponesHitsOnSaturatedKeysOnly(t *testing.T) {
 // The climber sees every hit, postponed ones included: it reads them from
 // the hit counter at least once every climberSync requests it sees.
 func TestTinyLFUClimberCountsPostponedHits(t *testing.T) {
-	s, mu, _ := newTestTinyLFUStore(100)
-	put := func(k int) {
-		mu.Lock()
-		s.put(k, k, 0, 0)
-		mu.Unlock()
-	}
+	s, _, _, put := newTestTinyLFUStore(100)
 	for k := range 100 {
 		put(k)
 	}
