@@ -46,7 +46,7 @@ import (
 //   - Shared. Once the spill ring holds spillShare records, hits are
 //     competing, and the buffer switches to striped records, in the spirit
 //     of BP-Wrapper and Caffeine's read buffers: a hit appends its entry to
-//     the stripe picked by its stack address (stackHint), a small ring that
+//     the stripe picked by its stack address (hitCounter.hint), a small ring that
 //     goroutines running at the same time mostly own alone, with one CAS on
 //     the stripe's own line. The hit that fills half a stripe tries to drain
 //     (TryLock, never waiting); every write drains before it inserts or
@@ -208,7 +208,7 @@ func (b *readBuffer[S, V]) record(e *entry[S, V], h uint64) {
 	if b.skips(e, b.near) {
 		return // used lately (among the near most recent uses already), or postponed
 	}
-	st := &b.stripes[stackHint()&b.mask]
+	st := &b.stripes[b.hits.hint()&b.mask]
 	n, ok := st.add(e)
 	if ok && !b.shared.Load() {
 		b.straggled.Store(true) // the mode changed meanwhile: tell the next drain

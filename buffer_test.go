@@ -376,3 +376,57 @@ func TestReadBufferStaysSharedWhileSeveralGoroutinesHit(t *testing.T) {
 	mu.Unlock()
 	assert.False(t, b.shared.Load(), "one stripe moved: one goroutine left")
 }
+
+// Two goroutines whose stacks hash to one stripe of the hit counter write
+// one line on every hit. Every resaltCollisions collisions on a stripe change
+// the salt, and the count stays exact meanwhile.
+func TestHitCounterCollisionsChangeTheSalt(t *testing.T) {
+	h := newHitCounter()
+	st := &h.stripes[0]
+	salt := h.salt.Load()
+	for range resaltCollisions - 1 {
+		h.collided(st)
+	}
+	assert.Equal(t, salt, h.salt.Load(), "too few collisions to resalt")
+	h.collided(st)
+	assert.NotEqual(t, salt, h.salt.Load(), "resalted")
+
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 100_000 {
+				h.add()
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, uint64(400_000), h.sum())
+}
+
+// A new salt deals stacks new stripes: of the pairs of nearby stacks that
+// share one of 16 stripes under a salt, about one in 16 still does under the
+// next (the first multiply alone would keep many pairs together: the salt is
+// mixed in after it).
+func TestANewSaltSeparatesStacksThatCollided(t *testing.T) {
+	const mask = 15
+	salts := make([]uint64, 4)
+	for i := range salts {
+		salts[i] = uint64(i) * 0x9e3779b97f4a7c15 // wraps, as hitCounter.collided's adds do
+	}
+	for i := 1; i < len(salts); i++ {
+		collided, still := 0, 0
+		for p := uint64(1 << 20); p < 1<<20+2000; p++ { // stacks 2 KiB apart, as goroutines' stacks are
+			for d := uint64(1); d <= 64; d++ {
+				if mixHint(p, salts[i-1])&mask != mixHint(p+d, salts[i-1])&mask {
+					continue
+				}
+				collided++
+				if mixHint(p, salts[i])&mask == mixHint(p+d, salts[i])&mask {
+					still++
+				}
+			}
+		}
+		require.Greater(t, collided, 1000)
+		assert.Less(t, float64(still)/float64(collided), 0.1, "pairs still together after resalt %d", i)
+	}
+}

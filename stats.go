@@ -114,21 +114,36 @@ func (c *counters) snapshot() Stats {
 // aligned so that no two share a line (or the pair of lines that x86 CPUs
 // prefetch together). sum adds them up.
 //
+// Two goroutines whose stacks hash to the same stripe would write one line
+// on every hit, for as long as they run: at 2 cores, one run in 16 of a
+// parallel hit benchmark did, at 40-100 ns a hit instead of 8 (forcing every
+// goroutine onto one stripe reproduces it every time). So the hash is salted,
+// and an add that finds its stripe written by another goroutine between its
+// load and its CAS counts a collision; every resaltCollisions collisions on
+// a stripe change the salt, which deals every goroutine a new stripe. With
+// more goroutines running than stripes hold apart, collisions go on and the
+// salt keeps changing, at a cost of a cache miss per goroutine per change.
+//
 // A hit made while holding the memo's mutex anyway (the read buffer applies
 // the use of a hit that is alone under a TryLock) is counted in locked, a
 // plain field guarded by the mutex, which saves the hit an atomic operation.
 type hitCounter struct {
 	stripes []stripe
 	mask    uint32
-	locked  uint64 // hits counted by holders of the memo's mutex; guarded by it
+	salt    atomic.Uint64 // mixed into every goroutine's stripe choice (hint)
+	locked  uint64        // hits counted by holders of the memo's mutex; guarded by it
 }
 
 type stripe struct {
-	n atomic.Uint64
-	_ [stripeSize - 8]byte
+	n          atomic.Uint64
+	collisions atomic.Uint32 // adds that found another goroutine's add in between
+	_          [stripeSize - 12]byte
 }
 
-const stripeSize = 128
+const (
+	stripeSize       = 128
+	resaltCollisions = 64
+)
 
 func newHitCounter() hitCounter {
 	// Two goroutines share a stripe with probability 1/n; 8 per P keeps that
@@ -143,8 +158,26 @@ func newHitCounter() hitCounter {
 	return hitCounter{stripes: s[1 : n+1 : n+1], mask: uint32(n - 1)}
 }
 
+// hint returns the calling goroutine's stripe choice, before masking: the
+// counter's, and the read buffer's, which stripes its records the same way.
+func (h *hitCounter) hint() uint32 { return stackHint(h.salt.Load()) }
+
 func (h *hitCounter) add() {
-	h.stripes[stackHint()&h.mask].n.Add(1)
+	st := &h.stripes[h.hint()&h.mask]
+	n := st.n.Load()
+	if st.n.CompareAndSwap(n, n+1) {
+		return
+	}
+	st.n.Add(1) // another goroutine added in between: it shares this stripe
+	h.collided(st)
+}
+
+// collided counts a collision on st, and changes the salt at every
+// resaltCollisions-th.
+func (h *hitCounter) collided(st *stripe) {
+	if st.collisions.Add(1)%resaltCollisions == 0 {
+		h.salt.Add(0x9e3779b97f4a7c15) // a new word, not a new low bit: see mixHint
+	}
 }
 
 // addLocked counts a hit; the caller holds the memo's mutex.
@@ -168,15 +201,21 @@ func (h *hitCounter) reset() {
 }
 
 // stackHint hashes the address of a variable on the calling goroutine's
-// stack. The low 11 bits depend on call depth rather than on the goroutine
-// (stacks are at least 2 KiB), so they are dropped; the rest are mixed so that
-// stacks that differ only in high bits land on different stripes. A stack that
-// grows or shrinks moves, which only moves the goroutine to another stripe:
-// the hint affects speed, never correctness.
-func stackHint() uint32 {
+// stack, with salt. The low 11 bits depend on call depth rather than on the
+// goroutine (stacks are at least 2 KiB), so they are dropped; the rest are
+// mixed so that stacks that differ only in high bits land on different
+// stripes, and mixed again with the salt, so that two stacks that collide
+// under one salt most likely do not under the next. A stack that grows or
+// shrinks moves, which only moves the goroutine to another stripe: the hint
+// affects speed, never correctness.
+func stackHint(salt uint64) uint32 {
 	var b byte
-	p := uint64(uintptr(unsafe.Pointer(&b))) >> 11
-	return uint32((p * 0x9e3779b97f4a7c15) >> 40)
+	return mixHint(uint64(uintptr(unsafe.Pointer(&b)))>>11, salt)
+}
+
+// mixHint mixes p, a stack address without its low bits, with salt.
+func mixHint(p, salt uint64) uint32 {
+	return uint32(((p * 0x9e3779b97f4a7c15) ^ salt) * 0xbf58476d1ce4e5b9 >> 40)
 }
 
 // observer counts the entries a store drops and, when the memo has a
