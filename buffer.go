@@ -57,15 +57,20 @@ import (
 //     hit that made it (the drainer moves list nodes that the other cores'
 //     drains moved last), so at two cores a buffer that applies every record
 //     makes hits wait on drains in all but name: hits cost 60-90 ns, about
-//     golang-lru's. The drain therefore stamps each entry it applies with a
-//     count of the uses it has applied (in the entry's state word, so it
-//     costs no memory), and publishes that clock once per drain. A shared
-//     hit on an entry stamped within the last near uses (half the policy's
-//     capacity) records nothing: the entry is among the near most recently
-//     used already, with at least half the policy between it and eviction;
-//     the clock counts every entry put in front of the others (uses applied,
+//     golang-lru's. The buffer therefore keeps a clock, the count of uses
+//     applied, published once per drain, and a shared hit that records its
+//     entry stamps it with the clock it read (in the entry's state word, so
+//     it costs no memory). The record is applied at a later count, so the
+//     stamp is never ahead of the entry's real place. A shared hit on an
+//     entry stamped within the last near uses (half the policy's capacity)
+//     records nothing: the entry is among the near most recently used
+//     already, with at least half the policy between it and eviction; the
+//     clock counts every entry put in front of the others (uses applied,
 //     inserts), so a stamp within near uses means a place within near of
-//     the front. Hot keys are recorded about once per near
+//     the front. The hit stamps, not the drain: a drain on another core
+//     writing the entry's line took that line from every core that reads
+//     it, and on a full cache at 2 cores that made the parallel hit 2x
+//     slower (README, ninth round). Hot keys are recorded about once per near
 //     uses instead of on every hit, as memcached bumps an item at most once
 //     a minute; the hit then costs the lookup, two loads and a compare.
 //   - Postponed, in both modes. A policy may tell the buffer that it needs
@@ -96,8 +101,8 @@ import (
 // loads and a compare; the applied uses of a postponing policy, a store of
 // the clock); shared, a load of
 // the mode flag, the clock and the entry's stamp and, for an entry not used
-// lately, a load of the stripe's head and one CAS on the stripe's tail, plus
-// a drain per half stripe. Concurrent hits are applied stripe by stripe, so
+// lately, a load of the stripe's head, one CAS on the stripe's tail and one
+// on the entry's stamp, plus a drain per half stripe. Concurrent hits are applied stripe by stripe, so
 // their order across goroutines is approximate; a hit on an entry among the
 // near most recent is not recorded, nor is a hit whose stripe is full while
 // a drain runs elsewhere (dropped counts those, not the skipped ones, which
@@ -119,7 +124,7 @@ type readBuffer[S comparable, V any] struct {
 	mask      uint32
 	mu        *sync.Mutex                    // the memo's mutex, held by whoever drains
 	apply     func(e *entry[S, V], h uint64) // h: e's key's index hash, or 0 if the hit did not pass it
-	use       func(*entry[S, V])             // apply, after stamping the entry; for drains
+	use       func(*entry[S, V])             // apply, counting the use; for drains
 
 	// Written by drains, and by hits that find the mutex taken while alone.
 	_          [cacheLine]byte
@@ -189,7 +194,6 @@ func newReadBuffer[S comparable, V any](mu *sync.Mutex, capacity int, hits *hitC
 	}
 	b.use = func(e *entry[S, V]) {
 		b.uses++
-		e.setStamp(b.uses & stampMask)
 		b.apply(e, 0)
 	}
 	return b
@@ -210,11 +214,14 @@ func (b *readBuffer[S, V]) record(e *entry[S, V], h uint64) {
 	}
 	st := &b.stripes[b.hits.hint()&b.mask]
 	n, ok := st.add(e)
-	if ok && !b.shared.Load() {
-		b.straggled.Store(true) // the mode changed meanwhile: tell the next drain
-	}
-	if ok && n < stripeSlots/2 {
-		return
+	if ok {
+		b.stamp(e)
+		if !b.shared.Load() {
+			b.straggled.Store(true) // the mode changed meanwhile: tell the next drain
+		}
+		if n < stripeSlots/2 {
+			return
+		}
 	}
 	if !b.mu.TryLock() {
 		if !ok {
@@ -224,12 +231,23 @@ func (b *readBuffer[S, V]) record(e *entry[S, V], h uint64) {
 	}
 	b.drain()
 	if !ok {
-		if _, ok = st.add(e); !ok { // another hit filled it meanwhile
+		if _, ok = st.add(e); ok {
+			b.stamp(e)
+		} else { // another hit filled it meanwhile
 			st.lost.Add(1)
 		}
 	}
 	b.mu.Unlock()
 }
+
+// stamp marks e as used at the current clock, for a shared hit whose record
+// is in a stripe: hits on e skip it until near more uses are applied. The
+// hit stamps, not the drain, so that the entry's line is written by the core
+// that just read it rather than by the drainer's, whose write would take the
+// line from every core hitting the entry. The stamp is at or before the use
+// the drain will apply (the clock never runs ahead of the uses applied), so
+// e is at least as near the front as its stamp says.
+func (b *readBuffer[S, V]) stamp(e *entry[S, V]) { e.setStamp(b.clock.Load()) }
 
 // recordAlone is record in the first mode. A hit that finds the mutex taken
 // (by a write, by the goroutine that ran fn finishing a load, or by another
@@ -283,9 +301,8 @@ func (b *readBuffer[S, V]) recordAlone(e *entry[S, V], h uint64) {
 
 // skips reports whether a hit on e need not be recorded: e's stamp is a use
 // within the last back uses or, for a policy that postpones, a deadline that
-// the clock has not reached, and not 0. (A drain stamps the entries it
-// applies ahead of the clock it publishes when done: a hit meanwhile takes
-// such a stamp for a deadline, and skips an entry being put in front.)
+// the clock has not reached, and not 0. (A use stamp is a clock a hit read,
+// so it is never ahead of the clock; only a deadline is.)
 func (b *readBuffer[S, V]) skips(e *entry[S, V], back uint32) bool {
 	s := e.stamp()
 	if !b.postpones {
@@ -302,7 +319,7 @@ func (b *readBuffer[S, V]) skips(e *entry[S, V], back uint32) bool {
 // that postpones finds them in the hit counter (see wtinylfu.count).
 func (b *readBuffer[S, V]) postpone(e *entry[S, V], n int) {
 	if n <= 0 {
-		if e.stamp() != 0 {
+		if b.skips(e, b.near) { // else no hit skips e already: leave its line alone
 			e.setStamp(0)
 		}
 		return
