@@ -70,8 +70,9 @@ import "sync"
 // operations on the mutex's line, which no other core is writing) on top of
 // the index lookup. Shared, a hit on a recently used entry costs two loads
 // and a compare; another costs one CAS on a stripe line that its goroutine
-// mostly owns alone, and a share of a drain per 32 records; a hit waits for
-// nobody in either mode. The benchmarks in
+// mostly owns alone, one on its entry's stamp (a line the hit has just read),
+// and a share of a drain per 32 records; a hit waits for nobody in either
+// mode. The benchmarks in
 // bench_test.go and benchmarks/ measure both against golang-lru and otter.
 //
 // With a TTL, expired entries are not hunted down: a Get that finds one
