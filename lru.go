@@ -143,17 +143,21 @@ func (s *lruStore[S, V]) put(k S, v V, now, exp int64) {
 	// Uses recorded before this put must be applied before e goes in front
 	// of them, and before any eviction decision.
 	s.drain()
-	e := s.recency.newEntry(k, v, exp)
+	e := &entry[S, V]{key: k, val: v, exp: exp}
 	old, ok := s.idx.put(e)
 	if !ok {
-		s.recency.discard(e)
 		return
 	}
+	if old != nil && s.recency.holds(old) {
+		s.recency.swap(old, e) // e takes old's node: one list move, no node freed and taken
+		s.recency.moveToFront(e)
+	} else {
+		s.recency.attach(e)
+		s.recency.pushFront(e)
+	}
 	if old != nil {
-		s.recency.remove(old)
 		s.obs.drop(old, now, Replaced)
 	}
-	s.recency.pushFront(e)
 	s.uses.moved()
 	for s.idx.len() > s.capacity {
 		victim := s.recency.back()

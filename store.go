@@ -123,6 +123,13 @@ func (l *list[S, V]) holds(e *entry[S, V]) bool {
 	return e.node != 0 && int(e.node) < len(l.nodes) && l.nodes[e.node].e == e
 }
 
+// swap puts e in old's place in the list; old, which must be in the list,
+// leaves it.
+func (l *list[S, V]) swap(old, e *entry[S, V]) {
+	l.nodes[old.node].e = e
+	e.node, old.node = old.node, 0
+}
+
 // front returns the first entry, or nil.
 func (l *list[S, V]) front() *entry[S, V] { return l.nodes[l.nodes[0].next].e }
 

@@ -202,8 +202,7 @@ func (p *wtinylfu[S, V]) replace(old, e *entry[S, V]) {
 		p.add(e)
 		return
 	}
-	l.nodes[old.node].e = e
-	e.node, old.node = old.node, 0
+	l.swap(old, e)
 	p.access(e, 0)
 }
 
