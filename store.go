@@ -94,13 +94,6 @@ func (l *list[S, V]) init() {
 	l.free = 0
 }
 
-// newEntry makes an entry with a node of its own, not linked yet.
-func (l *list[S, V]) newEntry(k S, v V, exp int64) *entry[S, V] {
-	e := &entry[S, V]{key: k, val: v, exp: exp}
-	l.attach(e)
-	return e
-}
-
 // attach gives e a node, not linked yet.
 func (l *list[S, V]) attach(e *entry[S, V]) {
 	i := l.free
