@@ -99,11 +99,11 @@ import (
 //
 // Alone, a hit costs an uncontended TryLock and Unlock (a postponed one, two
 // loads and a compare; the applied uses of a postponing policy, a store of
-// the clock); shared, a load of
-// the mode flag, the clock and the entry's stamp and, for an entry not used
-// lately, a load of the stripe's head, one CAS on the stripe's tail and one
-// on the entry's stamp, plus a drain per half stripe. Concurrent hits are applied stripe by stripe, so
-// their order across goroutines is approximate; a hit on an entry among the
+// the clock); shared, a load of the mode flag, the clock and the entry's
+// stamp and, for an entry not used lately, a load of the stripe's head, one
+// CAS on the stripe's tail and one on the entry's stamp, plus a drain per
+// half stripe. Concurrent hits are applied stripe by stripe, so their order
+// across goroutines is approximate; a hit on an entry among the
 // near most recent is not recorded, nor is a hit whose stripe is full while
 // a drain runs elsewhere (dropped counts those, not the skipped ones, which
 // are by design). A TinyLFU then counts a hot key's frequency once per near
