@@ -9,6 +9,8 @@
 //	go run ./cmd/report              # everything: about 15 minutes on 2 cores
 //	go run ./cmd/report -count 1     # one sample per benchmark: a quick look
 //	go run ./cmd/report -rerender    # tables and plots from the saved results
+//	go run ./cmd/report -bench       # the benchmarks only, with the saved hit ratios
+//	go run ./cmd/report -ratios      # the hit ratios only, with the saved benchmarks
 package main
 
 import (
@@ -44,6 +46,7 @@ var (
 	count    = flag.Int("count", 6, "samples per benchmark (medians are reported)")
 	rerender = flag.Bool("rerender", false, "skip running: render from results/ saved by an earlier run")
 	ratios   = flag.Bool("ratios", false, "replay the hit-ratio traces only; render the benchmark tables from results/ saved by an earlier run")
+	benchs   = flag.Bool("bench", false, "run the benchmarks only; render the hit-ratio tables from results/ saved by an earlier run")
 	dir      = flag.String("dir", ".", "the benchmarks folder")
 	replays  = flag.Int("replays", 5, "replays of each hit-ratio trace, per policy and size; the median is reported")
 )
@@ -91,7 +94,7 @@ func main() {
 		}
 		must(os.WriteFile(filepath.Join(resDir, "bench.txt"), out.Bytes(), 0o644))
 	}
-	if !*rerender {
+	if !*rerender && !*benchs {
 		log.Print("replaying the hit-ratio traces")
 		must(os.WriteFile(filepath.Join(resDir, "hitratio.txt"), []byte(hitRatios()), 0o644))
 		must(os.WriteFile(filepath.Join(resDir, "traces.txt"), []byte(fileTraceRatios()), 0o644))
