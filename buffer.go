@@ -312,11 +312,13 @@ func (b *readBuffer[S, V]) skips(e *entry[S, V], back uint32) bool {
 }
 
 // postpone, for a buffer made with postpones set, tells it that the policy
-// needs none of e's uses until n more uses have been applied: until then, hits on e record nothing, in
-// either mode. n <= 0 clears e's stamp: every hit on e is recorded again,
-// alone or shared. The caller holds the mutex (it is the policy, in apply or
-// a write). Hits that record nothing are still counted in Stats; a policy
-// that postpones finds them in the hit counter (see wtinylfu.count).
+// needs none of e's uses until n more uses have been applied: until then,
+// hits on e record nothing, in either mode. n <= 0 makes every hit on e
+// recorded again, alone or shared: it clears e's stamp if that stamp would
+// make a hit skip, and otherwise leaves the entry's line unwritten. The
+// caller holds the mutex (it is the policy, in apply or a write). Hits that
+// record nothing are still counted in Stats; a policy that postpones finds
+// them in the hit counter (see wtinylfu.count).
 func (b *readBuffer[S, V]) postpone(e *entry[S, V], n int) {
 	if n <= 0 {
 		if b.skips(e, b.near) { // else no hit skips e already: leave its line alone
