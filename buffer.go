@@ -246,8 +246,13 @@ func (b *readBuffer[S, V]) record(e *entry[S, V], h uint64) {
 // that just read it rather than by the drainer's, whose write would take the
 // line from every core hitting the entry. The stamp is at or before the use
 // the drain will apply (the clock never runs ahead of the uses applied), so
-// e is at least as near the front as its stamp says.
-func (b *readBuffer[S, V]) stamp(e *entry[S, V]) { e.setStamp(b.clock.Load()) }
+// e is at least as near the front as its stamp says. A policy too small to
+// skip (near 0) never reads a use stamp, so its hits write none.
+func (b *readBuffer[S, V]) stamp(e *entry[S, V]) {
+	if b.near != 0 {
+		e.setStamp(b.clock.Load())
+	}
+}
 
 // recordAlone is record in the first mode. A hit that finds the mutex taken
 // (by a write, by the goroutine that ran fn finishing a load, or by another

@@ -311,11 +311,24 @@ func TestReadBufferSharedHitStampsAndTheDrainDoesNotWriteTheEntry(t *testing.T) 
 	assert.Equal(t, clock+1, b.clock.Load(), "the use is counted")
 }
 
-// Promise: a buffer for a small policy (below nearMinCapacity) skips nothing.
+// Promise: a buffer for a small policy (below nearMinCapacity) skips nothing,
+// and its shared hits write no stamp into the entry, which nothing would read.
 func TestReadBufferSmallPolicyRecordsEveryHit(t *testing.T) {
 	mu := &sync.Mutex{}
 	b := newReadBuffer(mu, nearMinCapacity-1, nil, (&appliedLog{mu: mu}).apply)
 	assert.Zero(t, b.near)
+	e := entries(1)[0]
+	b.shared.Store(true)
+	b.record(e, 0)
+	mu.Lock()
+	b.drain() // the clock moves off 0, so that a stamp would show
+	mu.Unlock()
+	require.NotZero(t, b.clock.Load())
+	b.shared.Store(true)
+	b.record(e, 0)
+	b.record(e, 0)
+	assert.Equal(t, 2, b.pending(), "both shared hits recorded")
+	assert.Zero(t, e.state.Load(), "a stamp was written")
 }
 
 // Promise: a record written by a hit that saw the shared mode just before it
