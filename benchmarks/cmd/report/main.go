@@ -6,7 +6,7 @@
 //
 // From the benchmarks folder:
 //
-//	go run ./cmd/report              # everything: about 15 minutes on 2 cores
+//	go run ./cmd/report              # everything, 6 passes: about 30 minutes on 2 cores
 //	go run ./cmd/report -count 1     # one sample per benchmark: a quick look
 //	go run ./cmd/report -rerender    # tables and plots from the saved results
 //	go run ./cmd/report -bench       # the benchmarks only, with the saved hit ratios
@@ -83,14 +83,21 @@ func main() {
 		machine := fmt.Sprintf("%s, %d cores, %s %s/%s, %s", cpuModel(), runtime.NumCPU(),
 			runtime.Version(), runtime.GOOS, runtime.GOARCH, time.Now().UTC().Format("2006-01-02"))
 		must(os.WriteFile(filepath.Join(resDir, "machine.txt"), []byte(machine+"\n"), 0o644))
+		// Passes, not -count: go test -count N runs each benchmark N times
+		// in a row, so two peers' samples come from different minutes, and
+		// this machine runs in phases (every benchmark slow or fast
+		// together). One pass runs every benchmark once; sample i of every
+		// benchmark is then from pass i, and ratios are taken pass by pass.
 		var out bytes.Buffer
-		for _, r := range runs(*count) {
-			log.Printf("go %s", strings.Join(r, " "))
-			cmd := exec.Command("go", r...)
-			cmd.Dir = *dir
-			cmd.Stdout = &out
-			cmd.Stderr = os.Stderr
-			must(cmd.Run())
+		for pass := range *count {
+			for _, r := range runs() {
+				log.Printf("pass %d/%d: go %s", pass+1, *count, strings.Join(r, " "))
+				cmd := exec.Command("go", r...)
+				cmd.Dir = *dir
+				cmd.Stdout = &out
+				cmd.Stderr = os.Stderr
+				must(cmd.Run())
+			}
 		}
 		must(os.WriteFile(filepath.Join(resDir, "bench.txt"), out.Bytes(), 0o644))
 	}
@@ -108,8 +115,10 @@ func main() {
 	movingRows := parseTraceRows(readIfAny(filepath.Join(resDir, "moving.txt")))
 
 	tables := map[string]string{
-		"machine":  fmt.Sprintf("Measured on %s, with `go run ./cmd/report -count %d` (medians of %d runs; hit and mixed tables also give the fastest and slowest run).\n", machine, res.samples, res.samples),
+		"machine":  fmt.Sprintf("Measured on %s, with `go run ./cmd/report -count %d`: %d passes, each running every benchmark once, so that the peers' samples alternate; medians of the %d, and the hit and mixed tables also give the fastest and slowest. The ratios table divides pass by pass.\n", machine, res.samples, res.samples, res.samples),
+		"ratios":   ratiosTable(res),
 		"hit":      hitTable(res),
+		"hitfull":  fullTable(res),
 		"mixed":    mixedTable(res),
 		"herd":     herdTable(res),
 		"hitratio": ratioTables(ratios),
@@ -128,14 +137,15 @@ func main() {
 	log.Print("wrote README.md, ../README.md, plots/ and results/")
 }
 
-// runs are the go test invocations: each benchmark at the core counts where
-// they matter.
-func runs(count int) [][]string {
-	c := strconv.Itoa(count)
-	base := []string{"test", "-run", "^$", "-benchmem", "-count", c, "-timeout", "0"}
+// runs are the go test invocations of one pass: each benchmark once, at the
+// core counts where it matters.
+func runs() [][]string {
+	base := []string{"test", "-run", "^$", "-benchmem", "-count", "1", "-timeout", "0"}
 	return [][]string{
 		append(slices.Clone(base), "-bench", "^BenchmarkHit$/./mode=serial", "-cpu", "1"),
 		append(slices.Clone(base), "-bench", "^BenchmarkHit$/./mode=parallel", "-cpu", "2"),
+		append(slices.Clone(base), "-bench", "^BenchmarkHitFull$/./mode=serial", "-cpu", "1"),
+		append(slices.Clone(base), "-bench", "^BenchmarkHitFull$/./mode=parallel", "-cpu", "2"),
 		append(slices.Clone(base), "-bench", "^BenchmarkMixed$/././mode=serial", "-cpu", "1"),
 		append(slices.Clone(base), "-bench", "^BenchmarkMixed$/././mode=parallel", "-cpu", "2"),
 		append(slices.Clone(base), "-bench", "^BenchmarkHerd$", "-cpu", "2"),
@@ -190,10 +200,15 @@ func parse(b []byte) results {
 
 // median returns the median of a benchmark's unit, or -1 if it did not run.
 func (r results) median(name, unit string) float64 {
-	v := slices.Clone(r.vals[name][unit])
+	return medianOf(r.vals[name][unit])
+}
+
+// medianOf returns the median of v, or -1 for none.
+func medianOf(v []float64) float64 {
 	if len(v) == 0 {
 		return -1
 	}
+	v = slices.Clone(v)
 	slices.Sort(v)
 	if len(v)%2 == 1 {
 		return v[len(v)/2]
@@ -266,6 +281,74 @@ func hitTable(r results) string {
 		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s |\n", p.Name,
 			nsSpread(r, name("Hit/peer="+p.Name+"/mode=serial", 1)), ratio(s, fs),
 			nsSpread(r, name("Hit/peer="+p.Name+"/mode=parallel", 2)), ratio(par, fp), num(a))
+	}
+	return sb.String()
+}
+
+// fullTable is the hit table on a full cache (BenchmarkHitFull), with the
+// share of Gets that hit: a policy that admits by frequency may keep some of
+// the 10 000 keys out, and those Gets call the loader.
+func fullTable(r results) string {
+	var sb strings.Builder
+	sb.WriteString("| peer | serial, median (min–max) | × sync.Map | parallel, 2 cores, median (min–max) | × sync.Map | hits, parallel | allocs/op |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	fs := r.median(name("HitFull/peer="+floor+"/mode=serial", 1), "ns/op")
+	fp := r.median(name("HitFull/peer="+floor+"/mode=parallel", 2), "ns/op")
+	for _, p := range benchmarks.Peers {
+		s := name("HitFull/peer="+p.Name+"/mode=serial", 1)
+		par := name("HitFull/peer="+p.Name+"/mode=parallel", 2)
+		hit := "–"
+		if h := r.median(par, "hit%"); h >= 0 {
+			hit = fmt.Sprintf("%.1f%%", h)
+		}
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s | %s | %s |\n", p.Name,
+			nsSpread(r, s), ratio(r.median(s, "ns/op"), fs),
+			nsSpread(r, par), ratio(r.median(par, "ns/op"), fp), hit, num(r.median(par, "allocs/op")))
+	}
+	return sb.String()
+}
+
+// passRatios returns the ratios of a's ns/op to b's, sample by sample: both
+// ran in the same pass, so the machine's phase cancels out.
+func (r results) passRatios(a, b string) []float64 {
+	va, vb := r.vals[a]["ns/op"], r.vals[b]["ns/op"]
+	var out []float64
+	for i := range min(len(va), len(vb)) {
+		if vb[i] > 0 {
+			out = append(out, va[i]/vb[i])
+		}
+	}
+	return out
+}
+
+// spreadRatio formats ratios as "median (min–max)".
+func spreadRatio(v []float64) string {
+	if len(v) == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", medianOf(v), slices.Min(v), slices.Max(v))
+}
+
+// ratiosTable gives memo's two bounded stores against golang-lru and otter,
+// workload by workload, as ratios taken pass by pass: median (min–max) over
+// the passes; below 1 is faster than the peer.
+func ratiosTable(r results) string {
+	var sb strings.Builder
+	sb.WriteString("| workload | LRU ÷ golang-lru | LRU ÷ otter | TinyLFU ÷ golang-lru | TinyLFU ÷ otter |\n|---|---:|---:|---:|---:|\n")
+	rows := []struct{ label, bench string }{
+		{"hit, serial", "Hit/peer=%s/mode=serial"},
+		{"hit, parallel", "Hit/peer=%s/mode=parallel-2"},
+		{"hit on a full cache, serial", "HitFull/peer=%s/mode=serial"},
+		{"hit on a full cache, parallel", "HitFull/peer=%s/mode=parallel-2"},
+		{"mixed 75 % reads, serial", "Mixed/reads=75/peer=%s/mode=serial"},
+		{"mixed 75 % reads, parallel", "Mixed/reads=75/peer=%s/mode=parallel-2"},
+		{"mixed 50 % reads, serial", "Mixed/reads=50/peer=%s/mode=serial"},
+		{"mixed 50 % reads, parallel", "Mixed/reads=50/peer=%s/mode=parallel-2"},
+	}
+	for _, row := range rows {
+		b := func(peer string) string { return "Benchmark" + fmt.Sprintf(row.bench, peer) }
+		fmt.Fprintf(&sb, "| %s | %s | %s | %s | %s |\n", row.label,
+			spreadRatio(r.passRatios(b("memo"), b("golang-lru"))), spreadRatio(r.passRatios(b("memo"), b("otter"))),
+			spreadRatio(r.passRatios(b("memo-tinylfu"), b("golang-lru"))), spreadRatio(r.passRatios(b("memo-tinylfu"), b("otter"))))
 	}
 	return sb.String()
 }
@@ -407,6 +490,13 @@ func summary(r results, rows []ratioRow, machine string) string {
 	fmt.Fprintf(&sb, "Measured on %s; medians of %d runs, regenerated by `go run ./cmd/report` in [benchmarks/](benchmarks), where the other workloads (mixed reads and writes, the thundering herd, memory, key encoding), the hit-ratio tables and the plots are.\n\n", machine, r.samples)
 	sb.WriteString("Hit throughput: Zipf(1.01) keys over 10 000 entries that fit every cache, all hits. `memo` is `WithCapacity` (an exact LRU), `memo-unbounded` the default map store.\n\n")
 	sb.WriteString(hitTable(r))
+	var full []string
+	for _, p := range []string{"memo", "memo-tinylfu", "golang-lru", "otter"} {
+		full = append(full, fmt.Sprintf("%s %s", p, nsSpread(r, name("HitFull/peer="+p+"/mode=parallel", 2))))
+	}
+	sb.WriteString("\nThe same hits on a full cache (exactly 10 000 entries, so that every key is at stake), parallel on 2 cores, median (min–max): " + strings.Join(full, ", ") + "; every peer in [benchmarks/](benchmarks#1b-hits-on-a-full-cache).\n")
+	sb.WriteString("\nmemo's bounded stores against golang-lru and otter, as ratios of time per operation taken pass by pass (each pass runs every peer once, one after another), median (min–max) over the passes; below 1 is faster:\n\n")
+	sb.WriteString(ratiosTable(r))
 	sb.WriteString("\nHit ratio with a cache of 10% of the keys, Zipf 1.0 traffic (higher is better; the TinyLFU caches beat every exact LRU here, by design):\n\n| peer | hit ratio |\n|---|---:|\n")
 	for _, row := range rows {
 		if row.trace == "zipf-1.0" {
@@ -414,7 +504,7 @@ func summary(r results, rows []ratioRow, machine string) string {
 		}
 	}
 	var mem []string
-	for _, p := range []string{"memo", "memo-unbounded", "golang-lru", "otter", "theine", "ttlcache", "sync.Map", "RWMutex-map"} {
+	for _, p := range []string{"memo", "memo-tinylfu", "memo-unbounded", "golang-lru", "otter", "theine", "ttlcache", "sync.Map", "RWMutex-map"} {
 		mem = append(mem, fmt.Sprintf("%s %.0f B", p, r.median(name("Memory/kind=int/peer="+p, 1), "bytes/entry")))
 	}
 	sb.WriteString("\nMemory per entry, 1 000 000 int→int entries: " + strings.Join(mem, ", ") + ".")
