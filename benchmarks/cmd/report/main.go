@@ -621,11 +621,25 @@ func plotRatios(rows []ratioRow, path string) {
 }
 
 // fill replaces the text between <!-- begin:NAME --> and <!-- end:NAME -->
-// in the file at path for every NAME in parts.
+// in the file at path for every NAME in parts (see fillText).
 func fill(path string, parts map[string]string) {
-	b := string(mustRead(path))
+	b, err := fillText(string(mustRead(path)), parts)
+	if err != nil {
+		log.Fatalf("%s: %v", path, err)
+	}
+	must(os.WriteFile(path, []byte(b), 0o644))
+}
+
+// fillText replaces the text between <!-- begin:NAME --> and
+// <!-- end:NAME --> for every NAME in parts that b marks. A NAME marked
+// twice is an error: only one copy would be filled, and the other would go
+// stale without a word.
+func fillText(b string, parts map[string]string) (string, error) {
 	for k, v := range parts {
 		begin, end := "<!-- begin:"+k+" -->\n", "<!-- end:"+k+" -->"
+		if n, m := strings.Count(b, begin), strings.Count(b, end); n > 1 || m > 1 {
+			return "", fmt.Errorf("section %q is marked %d times (begin) and %d times (end)", k, n, m)
+		}
 		i := strings.Index(b, begin)
 		j := strings.Index(b, end)
 		if i < 0 || j < i {
@@ -633,7 +647,7 @@ func fill(path string, parts map[string]string) {
 		}
 		b = b[:i+len(begin)] + v + b[j:]
 	}
-	must(os.WriteFile(path, []byte(b), 0o644))
+	return b, nil
 }
 
 // readIfAny returns the file's contents, or nothing if it does not exist.

@@ -53,3 +53,24 @@ func TestRatiosTableNamesEveryWorkload(t *testing.T) {
 		}
 	}
 }
+
+func TestFillTextReplacesOnlyBetweenMarkers(t *testing.T) {
+	in := "intro\n<!-- begin:hit -->\nold\n<!-- end:hit -->\nrest\n"
+	got, err := fillText(in, map[string]string{"hit": "new\n", "absent": "x\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "intro\n<!-- begin:hit -->\nnew\n<!-- end:hit -->\nrest\n"; got != want {
+		t.Errorf("fillText = %q, want %q", got, want)
+	}
+}
+
+// A section pasted twice (as an edit of benchmarks/README.md once did) must
+// stop the report: fill would update the first copy and leave the second
+// stale.
+func TestFillTextRefusesASectionMarkedTwice(t *testing.T) {
+	one := "<!-- begin:moving -->\nold\n<!-- end:moving -->\n"
+	if _, err := fillText(one+"text\n"+one, map[string]string{"moving": "new\n"}); err == nil {
+		t.Fatal("fillText filled a section marked twice, want an error")
+	}
+}
