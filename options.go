@@ -145,8 +145,9 @@ const (
 	LRU Policy = iota
 	// TinyLFU is adaptive W-TinyLFU, the policy of Caffeine: a new key must
 	// be more frequent than the entry it would replace to get into the main
-	// region, and a small LRU window, whose size adapts to the workload,
-	// gives new keys a chance to prove themselves. It keeps frequent keys
+	// region, and a small LRU window, whose size adapts to the workload (a
+	// hill climber, and from 256 entries scale models of the cache at six
+	// window sizes), gives new keys a chance to prove themselves. It keeps frequent keys
 	// through scans and loops that flush an LRU, so fn is called less on
 	// most real traffic; recording hits is lossy, so its order is not exact.
 	// An entry the policy refuses or drops to make room is reported with
