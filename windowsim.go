@@ -124,19 +124,18 @@ func newWindowSims(capacity, climberSample int) *windowSims {
 		m := &s.models[i]
 		m.pol.fixed = true
 		m.pol.init(size, identityHash, func(e *entry[uint64, struct{}]) { delete(m.idx, e.key) })
-		m.pol.setWindow(int(math.Round(simFractions[i] * float64(size))))
 	}
 	s.reset()
 	return s
 }
 
-// reset empties the models, as Clear empties the cache.
+// reset empties the models, as Clear empties the cache, and sets each
+// model's window.
 func (s *windowSims) reset() {
 	for i := range s.models {
 		m := &s.models[i]
-		w := m.pol.maxWindow
 		m.pol.reset()
-		m.pol.setWindow(w)
+		m.pol.setWindow(int(math.Round(simFractions[i] * float64(m.pol.capacity))))
 		m.idx = make(map[uint64]*entry[uint64, struct{}])
 	}
 	s.hits = [len(simFractions)]int{}
