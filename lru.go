@@ -97,6 +97,7 @@ func newLRUStore[S comparable, V any](capacity int, ttl int64, obs *observer[S, 
 	s := &lruStore[S, V]{capacity: capacity, ttl: ttl, obs: obs}
 	s.idx.init()
 	s.recency.init()
+	s.recency.most = capacity + 2 // the sentinel, and one entry over capacity until put evicts
 	s.uses = newReadBuffer(mu, capacity, &obs.ctr.hits, func(e *entry[S, V], _ uint64) {
 		if s.recency.holds(e) { // not evicted, forgotten or replaced since
 			s.recency.moveToFront(e)

@@ -81,6 +81,7 @@ func (e *entry[S, V]) setStamp(u uint32) {
 type list[S comparable, V any] struct {
 	nodes []node[S, V]
 	free  uint32 // first free node, chained through next; 0 for none
+	most  int    // the most nodes the list can need, sentinel included; 0: no bound
 }
 
 type node[S comparable, V any] struct {
@@ -103,11 +104,32 @@ func (l *list[S, V]) attach(e *entry[S, V]) {
 		if len(l.nodes) == 1<<32-1 {
 			panic("memo: more than 2^32-2 entries in one list")
 		}
+		if len(l.nodes) == cap(l.nodes) {
+			l.grow()
+		}
 		i = uint32(len(l.nodes))
-		l.nodes = append(l.nodes, node[S, V]{})
+		l.nodes = l.nodes[:i+1]
 	}
 	e.node = i
 	l.nodes[i] = node[S, V]{e: e}
+}
+
+// grow makes room for more nodes, as append would, but never for more than
+// l.most: a bounded store's list stops growing at its capacity instead of
+// holding up to a quarter more nodes than it can ever use.
+func (l *list[S, V]) grow() {
+	c := cap(l.nodes)
+	n := 2 * c
+	if c >= 256 {
+		n = c + (c+3*256)/4
+	}
+	if l.most > c && n > l.most {
+		n = l.most
+	}
+	n = min(n, 1<<32-1)
+	nodes := make([]node[S, V], len(l.nodes), n)
+	copy(nodes, l.nodes)
+	l.nodes = nodes
 }
 
 // holds reports whether e is in the list. An entry dropped from it, or made

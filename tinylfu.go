@@ -136,6 +136,9 @@ func (p *wtinylfu[S, V]) init(capacity int, hash func(S) uint64, evict func(*ent
 	p.rand = 0x9e3779b97f4a7c15
 	p.sketch.init(capacity)
 	p.climber.init(capacity)
+	for _, l := range []*list[S, V]{&p.window, &p.probation, &p.protected} {
+		l.most = capacity + 2 // the sentinel, and one entry over capacity until the policy evicts
+	}
 	p.reset()
 	if !p.fixed {
 		p.sims = newWindowSims(capacity, p.climber.sample)

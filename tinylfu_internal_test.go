@@ -329,3 +329,29 @@ func TestLRUNeverPostpones(t *testing.T) {
 	assert.Equal(t, uses+100, s.uses.uses, "every hit applied")
 	assert.False(t, s.uses.postpones)
 }
+
+// A bounded store's lists never hold more nodes than the capacity needs (the
+// sentinel, and one entry over capacity until a put evicts): growing as
+// append does would leave up to a quarter of them unused for good.
+func TestBoundedListsStopGrowingAtTheCapacity(t *testing.T) {
+	const capacity = 1000
+	var mu sync.Mutex
+	ctr := &counters{hits: newHitCounter()}
+	s := newLRUStore(capacity, 0, &observer[int, int]{ctr: ctr}, &mu)
+	mu.Lock()
+	for k := range 5 * capacity {
+		s.put(k, k, 0, 0)
+	}
+	mu.Unlock()
+	assert.Equal(t, capacity, s.len())
+	assert.Equal(t, capacity+2, cap(s.recency.nodes))
+
+	ts, _, _, put := newTestTinyLFUStore(capacity)
+	for k := range 5 * capacity {
+		put(k % (2 * capacity))
+	}
+	assert.Equal(t, capacity, ts.len())
+	for _, l := range []*list[int, int]{&ts.pol.window, &ts.pol.probation, &ts.pol.protected} {
+		assert.LessOrEqual(t, cap(l.nodes), capacity+2)
+	}
+}
