@@ -62,6 +62,9 @@ import (
 //     moves to the best model's if it beat the model nearest the current
 //     window clearly, and only while the real cache hits as its model does.
 //     The climber goes on from there.
+//   - Ghosts (ghost.go) move the window by a step on a single miss: one
+//     entry up when the key was refused admission within the last
+//     capacity/2 requests, two down when the main region evicted it lately.
 //
 // The policy (wtinylfu) is a plain single-threaded structure, tested alone.
 // The store puts it behind the lock-free index: a hit is a lookup plus a
@@ -90,7 +93,8 @@ import (
 // 16-byte list node and 16 bytes of sketch. The window's models
 // (windowsim.go) cost about 85 KiB for a cache of 500 to 4 000 entries, 10
 // bytes per entry from 4 096 to 65 536, at most 640 KiB, and six model
-// requests for each sampled request. An entry refused admission or
+// requests for each sampled request; the ghosts 1.2 to 2.4 bytes per entry and a
+// hash per eviction. An entry refused admission or
 // evicted from the main region is reported as Evicted: the entry that a new
 // key pushes out may be the previous newcomer, the one a put just stored, and
 // not the least recently used. With a TTL, expired entries are reclaimed as
@@ -121,6 +125,7 @@ type wtinylfu[S comparable, V any] struct {
 	now      int64              // the memo's clock, for expiry, set by the store
 	rand     uint64             // xorshift state for the admission jitter
 	sims     *windowSims        // the window's models (windowsim.go); nil for none
+	ghosts   *ghosts            // keys let go lately (ghost.go); nil for none
 	fixed    bool               // the window never moves: this policy is a model
 }
 
@@ -142,6 +147,7 @@ func (p *wtinylfu[S, V]) init(capacity int, hash func(S) uint64, evict func(*ent
 	p.reset()
 	if !p.fixed {
 		p.sims = newWindowSims(capacity, p.climber.sample)
+		p.ghosts = newGhosts(capacity)
 	}
 }
 
@@ -153,6 +159,9 @@ func (p *wtinylfu[S, V]) reset() {
 	p.nWindow, p.nProbation, p.nProtected = 0, 0, 0
 	p.sketch.reset()
 	p.climber.init(p.capacity)
+	if p.ghosts != nil {
+		p.ghosts.clear()
+	}
 	p.synced = false
 	p.setWindow(int(float64(p.capacity) * initialWindow))
 	if p.sims != nil {
@@ -171,6 +180,15 @@ func (p *wtinylfu[S, V]) size() int { return p.nWindow + p.nProbation + p.nProte
 // add takes in a new entry, evicting entries if the policy is over capacity.
 func (p *wtinylfu[S, V]) add(e *entry[S, V]) {
 	h := p.hash(e.key)
+	if p.ghosts != nil {
+		p.ghosts.tick()
+		if p.size() >= p.capacity {
+			if d := p.ghosts.miss(h); d != 0 { // a key let go lately is back (ghost.go)
+				p.setWindow(p.maxWindow + d)
+				p.demote()
+			}
+		}
+	}
 	p.sketch.increment(h)
 	p.window.attach(e)
 	p.window.pushFront(e)
@@ -209,6 +227,9 @@ func (p *wtinylfu[S, V]) access(e *entry[S, V], h uint64) {
 	}
 	if h == 0 { // a key whose hash is 0 is hashed again: no harm
 		h = p.hash(e.key)
+	}
+	if p.ghosts != nil {
+		p.ghosts.tick()
 	}
 	if !p.sketch.increment(h) && p.postpone != nil {
 		p.postpone(e, share/postponeShare)
@@ -329,7 +350,7 @@ func (p *wtinylfu[S, V]) victim() *entry[S, V] {
 func (p *wtinylfu[S, V]) evictOne() {
 	v := p.victim()
 	if p.nWindow <= p.maxWindow && v != nil {
-		p.drop(v)
+		p.dropEvicted(v)
 		return
 	}
 	c := p.window.back()
@@ -337,11 +358,23 @@ func (p *wtinylfu[S, V]) evictOne() {
 	case v == nil || c.expired(p.now):
 		p.drop(c)
 	case v.expired(p.now) || p.admit(c, v):
-		p.drop(v)
+		p.dropEvicted(v)
 		p.promote(c)
 	default:
+		if p.ghosts != nil {
+			p.ghosts.refuse(p.hash(c.key))
+		}
 		p.drop(c)
 	}
+}
+
+// dropEvicted drops v, the main region's victim, and remembers its key
+// unless it expired (its return would be no sign of a main region too small).
+func (p *wtinylfu[S, V]) dropEvicted(v *entry[S, V]) {
+	if p.ghosts != nil && !v.expired(p.now) {
+		p.ghosts.evict(p.hash(v.key))
+	}
+	p.drop(v)
 }
 
 // admit reports whether candidate c should replace victim v: c's key must be
