@@ -28,6 +28,7 @@ func TestWindowSimsAreScaleModels(t *testing.T) {
 		for i, m := range s.models {
 			assert.Equal(t, size, m.pol.capacity)
 			assert.Equal(t, max(1, int(simFractions[i]*float64(size)+0.5)), m.pol.maxWindow, "model %d's window", i)
+			assert.Nil(t, m.pol.ghosts, "a model's window never moves: no ghosts")
 		}
 	}
 	// The sample: 1 hash in 2^shift, by its top bits.
