@@ -31,11 +31,13 @@ package memo
 // (rounded up to a power of two), so a newer key overwrites an older one in
 // its slot: a table remembers roughly the last capacity/10 keys to leave. A
 // slot holds a 32-bit fingerprint of the key's hash, and in the refused
-// table the policy's request count when the key left: a key that comes back
-// to a window of w entries after more than capacity/2 requests would not
-// have been kept by a window a step larger, so its return is no evidence
-// (on a loop a little longer than the cache every refused key comes back,
-// a loop later, and growing the window for it only loses hits). The sizes,
+// table the policy's request count when the key left (the requests it sees:
+// misses and recorded hits; hits the read buffer postponed or dropped are
+// not counted, so under a hot key the horizon spans more of the memo's
+// requests). A key that comes back more than capacity/2 requests after it
+// was refused is no evidence that a slightly larger window would have kept
+// it: on a loop a little longer than the cache every refused key comes
+// back, a loop later, and growing the window for it only loses hits. The sizes,
 // the horizon and the two steps were chosen on every recorded trace at every
 // size and on the synthetic ones, never on one (benchmarks/README.md): one
 // slot per entry makes every refused key of a Zipf stream come back sooner
@@ -61,7 +63,7 @@ type ghosts struct {
 	refused []uint64 // fingerprint, and in the high half the clock when refused
 	evicted []uint32 // fingerprint
 	mask    uint64
-	clock   uint32 // the policy's requests, counted by tick
+	clock   uint32 // the requests the policy sees (misses and recorded hits), counted by tick
 	horizon uint32 // requests after which a refused key's return is no evidence
 }
 
