@@ -52,29 +52,48 @@ func TestWindowSimsMoveOnlyOnAClearLeadTheRealCacheConfirms(t *testing.T) {
 	near := nearest(window, capacity)
 	require.Equal(t, 0.1, simFractions[near])
 	last := len(simFractions) - 1
+	both, nearOnly, lastOnly := 1<<near|1<<last, 1<<near, 1<<last
+	sample := func(real int, by map[int]int) {
+		s.by = [1 << len(simFractions)]int{}
+		for in, n := range by {
+			s.by[in] = n
+		}
+		s.real = real
+	}
 
-	// A lead within three standard deviations is noise: no move.
-	s.hits[near], s.hits[last], s.real = 1000, 1080, 1000 // 3 sd = 3*sqrt(2080) = 137
+	// Model 100 % hits 1 120 times to the nearest model's 1 000, a lead of
+	// 12 %. Whether that is noise depends on how often the two disagree.
+	sample(1000, map[int]int{both: 200, nearOnly: 800, lastOnly: 920})
 	_, move := s.decide(window, capacity)
-	assert.False(t, move, "a lead of 80 in 1 000 is noise")
+	assert.False(t, move, "a lead of 120 on 1 720 requests where the models disagree is noise (3 sd = 124)")
 
-	// A clear lead moves the window to the best model's.
-	s.hits[near], s.hits[last], s.real = 1000, 1400, 1000
+	sample(1000, map[int]int{both: 950, nearOnly: 50, lastOnly: 170})
+	require.Equal(t, 1000, s.hits(near))
+	require.Equal(t, 1120, s.hits(last))
 	w, move := s.decide(window, capacity)
-	require.True(t, move)
+	require.True(t, move, "the same lead where they disagree on 220 requests (3 sd = 44) is clear")
 	assert.Equal(t, capacity, w, "moved to the best model's window, 100 %")
+	s.from = -1
+
+	// A lead well beyond the noise but of 3 % only is within what a scale
+	// model can get wrong: no move.
+	sample(10_000, map[int]int{both: 9_900, nearOnly: 100, lastOnly: 400})
+	_, move = s.decide(window, capacity)
+	assert.False(t, move, "a lead of 300 in 10 000 (13 sd) is below simMinLead")
+
+	sample(1000, map[int]int{both: 950, nearOnly: 50, lastOnly: 170})
+	_, move = s.decide(window, capacity)
+	require.True(t, move)
 
 	// The real cache then falls far behind the model nearest its new window:
 	// the models are not seeing what it sees. The move is undone.
-	s.hits = [len(simFractions)]int{}
-	s.hits[last], s.real = 2500, 30
+	sample(30, map[int]int{lastOnly: 2500})
 	w, move = s.decide(capacity, capacity)
 	require.True(t, move)
 	assert.Equal(t, window, w, "the move was undone")
 
 	// Distrusted with no move to undo: nothing moves, even on a lead.
-	s.hits = [len(simFractions)]int{}
-	s.hits[near], s.hits[0], s.real = 2500, 3000, 30
+	sample(30, map[int]int{1<<0 | nearOnly: 2500, 1 << 0: 500})
 	_, move = s.decide(window, capacity)
 	assert.False(t, move, "no move while the real cache is far behind its model")
 }
@@ -87,7 +106,7 @@ func TestWindowSimsUndoAMoveEarly(t *testing.T) {
 	s := newWindowSims(capacity, 20_000)
 	s.from = 50 // the previous sample moved the window from 50 to 1 000
 	last := len(simFractions) - 1
-	s.hits[last], s.real = 400, 0
+	s.by[1<<last], s.real = 400, 0
 	s.n = s.probe - 2
 	var h uint64 // a sampled hash: top bits 0
 	_, move := s.request(h, false, capacity, capacity)
