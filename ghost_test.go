@@ -57,10 +57,10 @@ func TestGhostsRememberRecentDeparturesOnce(t *testing.T) {
 
 // Corda's pattern (../shared/traces): every key is asked for once or twice,
 // the second time 20 to 60 requests after the first, so every hit is a window
-// hit and an LRU of 500 gets them all. The window starts at 25 entries; the
+// hit and an LRU of 500 gets them all. The window starts at 5 entries; the
 // ghosts of the keys it refused grow it within the first requests, and the
-// policy ends within a point of the LRU (0.3321 against 0.3327). Without
-// them it is four points behind (0.2898): the climber needs its first sample
+// policy ends within a point of the LRU (0.3318 against 0.3327). Without
+// them it is five points behind (0.2823): the climber needs its first sample
 // (10 000 requests) to move, and its steps are a tenth of the capacity.
 func TestGhostsGrowTheWindowForKeysThatComeBackSoon(t *testing.T) {
 	const capacity, n = 500, 60_000

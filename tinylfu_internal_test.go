@@ -228,7 +228,7 @@ func newTestTinyLFUStore(capacity int) (*tinyLFUStore[int, int], *sync.Mutex, *c
 // and promotes it; the postponement ends after half the segment's share of
 // uses.
 func TestTinyLFUPostponesHitsOnSaturatedKeysOnly(t *testing.T) {
-	s, mu, ctr, put := newTestTinyLFUStore(100)
+	s, mu, ctr, put := newTestTinyLFUStore(500)
 	hits := uint64(0)
 	get := func(k int) {
 		_, ok := s.load(k, 0)
@@ -259,7 +259,7 @@ func TestTinyLFUPostponesHitsOnSaturatedKeysOnly(t *testing.T) {
 	assert.Equal(t, hits, ctr.hits.sum(), "every hit counted once")
 	mu.Unlock()
 
-	// Five newer keys push key 1 out of the window (5% of 100) onto
+	// Five newer keys push key 1 out of the window (1% of 500) onto
 	// probation: not postponed there, its next hit is applied and promotes it.
 	for k := 2; k <= 6; k++ {
 		put(k)
