@@ -90,7 +90,7 @@ func TestEntriesHeldDuringReplay(t *testing.T) {
 	cases := []struct {
 		trace string
 		size  int
-	}{{"lirs-loop", 1000}, {"mixed", 500}, {"zipf-1.2", max(universe/1000, 5)}}
+	}{{"lirs-loop", 1000}, {"lirs-gli", 1000}, {"mixed", 500}, {"zipf-1.2", max(universe/1000, 5)}}
 	for _, tc := range cases {
 		keys := byName[tc.trace]
 		if raceEnabled {
