@@ -70,7 +70,7 @@ import (
 //     the front. The hit stamps, not the drain: a drain on another core
 //     writing the entry's line took that line from every core that reads
 //     it, and on a full cache at 2 cores that made the parallel hit 2x
-//     slower (README, ninth round). Hot keys are recorded about once per near
+//     slower (PERFORMANCE.md, ninth round). Hot keys are recorded about once per near
 //     uses instead of on every hit, as memcached bumps an item at most once
 //     a minute; the hit then costs the lookup, two loads and a compare.
 //   - Postponed, in both modes. A policy may tell the buffer that it needs

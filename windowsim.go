@@ -14,7 +14,7 @@ import "math"
 // LRU), and the climb there takes half a million requests, missing up to
 // six points more than an LRU meanwhile. Faster climbing (bigger steps,
 // shorter samples) moves on noise, and costs the other workloads more than
-// it gains (the README's tenth round).
+// it gains (PERFORMANCE.md, tenth round).
 //
 // # The design
 //
