@@ -91,8 +91,10 @@ func addSat(a, b int64) int64 {
 	return a + b
 }
 
-// deadlineHeap is a binary min-heap of entries ordered by exp; each entry's
-// node is its position in h plus one (0: not in the heap).
+// deadlineHeap is a binary min-heap of entries ordered by deadline; each
+// entry's node is its position in h plus one (0: not in the heap). Its
+// entries are timed: only a map store with WithTTLFunc, whose index is timed,
+// keeps one.
 type deadlineHeap[S comparable, V any] struct {
 	h []*entry[S, V]
 }
@@ -145,7 +147,7 @@ func (q *deadlineHeap[S, V]) up(i int) {
 	q.h[i].node = uint32(i + 1)
 	for i > 0 {
 		p := (i - 1) / 2
-		if q.h[p].exp <= q.h[i].exp {
+		if q.h[p].deadline() <= q.h[i].deadline() {
 			return
 		}
 		q.swap(i, p)
@@ -161,10 +163,10 @@ func (q *deadlineHeap[S, V]) down(i int) {
 			return
 		}
 		m := l
-		if r := l + 1; r < n && q.h[r].exp < q.h[l].exp {
+		if r := l + 1; r < n && q.h[r].deadline() < q.h[l].deadline() {
 			m = r
 		}
-		if q.h[i].exp <= q.h[m].exp {
+		if q.h[i].deadline() <= q.h[m].deadline() {
 			return
 		}
 		q.swap(i, m)

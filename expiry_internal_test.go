@@ -15,10 +15,12 @@ import (
 func TestDeadlineHeapKeepsTheEarliestDeadlineInFront(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	var q deadlineHeap[int, int]
+	var x index[int, int]
+	x.init(true) // the heap's entries are timed
 	var in []*entry[int, int]
 	for step := range 2000 {
 		if len(in) == 0 || r.IntN(3) > 0 {
-			e := &entry[int, int]{key: step, exp: r.Int64N(1000)}
+			e := x.newEntry(step, 0, 1+r.Int64N(1000))
 			q.push(e)
 			in = append(in, e)
 		} else {
@@ -32,14 +34,14 @@ func TestDeadlineHeapKeepsTheEarliestDeadlineInFront(t *testing.T) {
 		for i, e := range q.h {
 			require.Equal(t, uint32(i+1), e.node)
 		}
-		min := slices.MinFunc(in, func(a, b *entry[int, int]) int { return int(a.exp - b.exp) })
-		require.Equal(t, min.exp, q.front().exp)
+		min := slices.MinFunc(in, func(a, b *entry[int, int]) int { return int(a.deadline() - b.deadline()) })
+		require.Equal(t, min.deadline(), q.front().deadline())
 	}
 	var last int64
 	for q.front() != nil {
 		e := q.front()
-		require.GreaterOrEqual(t, e.exp, last)
-		last = e.exp
+		require.GreaterOrEqual(t, e.deadline(), last)
+		last = e.deadline()
 		q.remove(e)
 	}
 }

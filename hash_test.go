@@ -66,7 +66,7 @@ func TestKeyHashOfEqualKeys(t *testing.T) {
 	assert.Equal(t, hf.sum(0), hf.sum(negZero), "+0 == -0 must share a hash")
 
 	var x index[float64, string]
-	x.init()
+	x.init(false)
 	_, ok := x.put(&entry[float64, string]{key: 0, val: "zero"})
 	require.True(t, ok)
 	e := x.get(negZero)

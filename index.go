@@ -23,11 +23,12 @@ import "sync/atomic"
 // A key that is not equal to itself (a NaN float) could never be found again;
 // put refuses it rather than filling the table with unreachable entries.
 type index[S comparable, P any] struct {
-	tab  atomic.Pointer[table[S, P]]
-	kh   keyHash[S]
-	_    [cacheLine]byte // keeps the writer's counters off the readers' line
-	live int             // entries, excluding tombstones; guarded by the writer's mutex
-	used int             // live entries plus tombstones
+	tab   atomic.Pointer[table[S, P]]
+	kh    keyHash[S]
+	timed bool            // entries carry deadlines (timedEntry); set by init
+	_     [cacheLine]byte // keeps the writer's counters off the readers' line
+	live  int             // entries, excluding tombstones; guarded by the writer's mutex
+	used  int             // live entries plus tombstones
 }
 
 type table[S comparable, P any] struct {
@@ -38,7 +39,10 @@ type table[S comparable, P any] struct {
 
 const minSlots = 8
 
-func (x *index[S, P]) init() {
+// init empties the index; timed says whether its entries carry deadlines
+// (the memo may set some), which newEntry and expired follow.
+func (x *index[S, P]) init(timed bool) {
+	x.timed = timed
 	x.kh.init()
 	x.tab.Store(newTable[S, P](minSlots))
 	x.live, x.used = 0, 0
@@ -53,6 +57,31 @@ func newTable[S comparable, P any](n int) *table[S, P] {
 }
 
 func (x *index[S, P]) hash(k S) uint64 { return x.kh.sum(k) }
+
+// newEntry returns an entry of k and v, unpublished, with the deadline exp
+// (0: never) if the index's entries are timed. An untimed index has no room
+// for a deadline; a memo that may set one makes its store's index timed, so
+// exp is then 0.
+func (x *index[S, P]) newEntry(k S, v P, exp int64) *entry[S, P] {
+	if x.timed {
+		t := &timedEntry[S, P]{entry: entry[S, P]{key: k, val: v}, exp: exp}
+		return &t.entry
+	}
+	if exp != 0 {
+		panic("memo: internal error: a deadline for a store made without deadlines")
+	}
+	return &entry[S, P]{key: k, val: v}
+}
+
+// expired reports whether e, an entry of this index, has a deadline at or
+// before now.
+func (x *index[S, P]) expired(e *entry[S, P], now int64) bool {
+	if !x.timed {
+		return false
+	}
+	exp := e.deadline()
+	return exp != 0 && now >= exp
+}
 
 // get returns k's entry, or nil. It is the hit path: no lock, no allocation.
 func (x *index[S, P]) get(k S) *entry[S, P] { return x.find(k, x.hash(k)) }
@@ -81,7 +110,7 @@ func (x *index[S, P]) getLive(k S, now int64) *entry[S, P] {
 // policy hashes the key again (TinyLFU's sketch).
 func (x *index[S, P]) getLiveHash(k S, now int64) (*entry[S, P], uint64) {
 	h := x.hash(k)
-	if e := x.find(k, h); e != nil && !e.expired(now) {
+	if e := x.find(k, h); e != nil && !x.expired(e, now) {
 		return e, h
 	}
 	return nil, h

@@ -16,7 +16,7 @@ import (
 // and clears, across rehashes that grow and shrink it.
 func TestIndexAgreesWithAMap(t *testing.T) {
 	var x index[int, int]
-	x.init()
+	x.init(false)
 	ref := map[int]int{}
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 200_000 {
@@ -53,7 +53,7 @@ func TestIndexAgreesWithAMap(t *testing.T) {
 
 func TestIndexShrinksAfterDeletes(t *testing.T) {
 	var x index[int, int]
-	x.init()
+	x.init(false)
 	for k := range 100_000 {
 		x.put(&entry[int, int]{key: k})
 	}
@@ -70,7 +70,7 @@ func TestIndexShrinksAfterDeletes(t *testing.T) {
 
 func TestIndexDelEntryKeepsANewerEntry(t *testing.T) {
 	var x index[string, int]
-	x.init()
+	x.init(false)
 	a := &entry[string, int]{key: "k", val: 1}
 	b := &entry[string, int]{key: "k", val: 2}
 	x.put(a)
@@ -83,7 +83,7 @@ func TestIndexDelEntryKeepsANewerEntry(t *testing.T) {
 
 func TestIndexRefusesKeysNotEqualToThemselves(t *testing.T) {
 	var x index[float64, int]
-	x.init()
+	x.init(false)
 	_, ok := x.put(&entry[float64, int]{key: math.NaN()})
 	assert.False(t, ok)
 	assert.Equal(t, 0, x.len())
@@ -97,7 +97,7 @@ func TestIndexRefusesKeysNotEqualToThemselves(t *testing.T) {
 // key the writer never deletes is never missed.
 func TestIndexReadersDuringWrites(t *testing.T) {
 	var x index[int, int]
-	x.init()
+	x.init(false)
 	const stable = 100
 	for k := range stable {
 		x.put(&entry[int, int]{key: k, val: k})
@@ -143,7 +143,7 @@ func TestIndexReadersDuringWrites(t *testing.T) {
 // entry stays reachable.
 func TestIndexChurnKeepsItsSize(t *testing.T) {
 	var x index[int, int]
-	x.init()
+	x.init(false)
 	const live = 10_000
 	for k := range live {
 		x.put(&entry[int, int]{key: k})
@@ -172,7 +172,7 @@ func TestIndexChurnKeepsItsSize(t *testing.T) {
 // again, through its first rehashes.
 func TestIndexProbesEndWhileTablesGrow(t *testing.T) {
 	var x index[int, int]
-	x.init()
+	x.init(false)
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for range 2 {

@@ -89,13 +89,12 @@ type lruStore[S comparable, V any] struct {
 	_        [cacheLine]byte
 	recency  list[S, V] // front: most recently used
 	capacity int
-	ttl      int64
 	obs      *observer[S, V]
 }
 
-func newLRUStore[S comparable, V any](capacity int, ttl int64, obs *observer[S, V], mu *sync.Mutex) *lruStore[S, V] {
-	s := &lruStore[S, V]{capacity: capacity, ttl: ttl, obs: obs}
-	s.idx.init()
+func newLRUStore[S comparable, V any](capacity int, timed bool, obs *observer[S, V], mu *sync.Mutex) *lruStore[S, V] {
+	s := &lruStore[S, V]{capacity: capacity, obs: obs}
+	s.idx.init(timed)
 	s.recency.init()
 	s.recency.most = capacity + 2 // the sentinel, and one entry over capacity until put evicts
 	s.uses = newReadBuffer(mu, capacity, &obs.ctr.hits, func(e *entry[S, V], _ uint64) {
@@ -144,7 +143,7 @@ func (s *lruStore[S, V]) put(k S, v V, now, exp int64) {
 	// Uses recorded before this put must be applied before e goes in front
 	// of them, and before any eviction decision.
 	s.drain()
-	e := &entry[S, V]{key: k, val: v, exp: exp}
+	e := s.idx.newEntry(k, v, exp)
 	old, ok := s.idx.put(e)
 	if !ok {
 		return
@@ -157,14 +156,14 @@ func (s *lruStore[S, V]) put(k S, v V, now, exp int64) {
 		s.recency.pushFront(e)
 	}
 	if old != nil {
-		s.obs.drop(old, now, Replaced)
+		s.obs.drop(old, s.idx.expired(old, now), Replaced)
 	}
 	s.uses.moved()
 	for s.idx.len() > s.capacity {
 		victim := s.recency.back()
 		s.recency.remove(victim)
 		s.idx.delEntry(victim)
-		s.obs.drop(victim, now, Evicted)
+		s.obs.drop(victim, s.idx.expired(victim, now), Evicted)
 	}
 }
 
@@ -172,7 +171,7 @@ func (s *lruStore[S, V]) del(k S, now int64) {
 	s.drain() // so that no record keeps the forgotten entry, and its value, alive
 	if old := s.idx.del(k); old != nil {
 		s.recency.remove(old)
-		s.obs.drop(old, now, Forgotten)
+		s.obs.drop(old, s.idx.expired(old, now), Forgotten)
 	}
 }
 
@@ -183,7 +182,7 @@ func (s *lruStore[S, V]) clear(now int64) {
 	if s.obs.onEvict != nil {
 		for e := s.recency.front(); e != nil; e = s.recency.front() {
 			s.recency.remove(e)
-			s.obs.drop(e, now, Cleared)
+			s.obs.drop(e, s.idx.expired(e, now), Cleared)
 		}
 	}
 	s.recency.init()

@@ -63,12 +63,12 @@ func Memoize[K comparable, V any](fn func(context.Context, K) (V, error), opts .
 // (WithPolicy) when the memo has a capacity, else the map store.
 func newStrongStore[S comparable, V any](cfg config, obs *observer[S, V], mu *sync.Mutex) store[S, V] {
 	if cfg.capacity > 0 && cfg.policy == TinyLFU {
-		return newTinyLFUStore(cfg.capacity, int64(cfg.ttl), obs, mu)
+		return newTinyLFUStore(cfg.capacity, cfg.deadlines(), obs, mu)
 	}
 	if cfg.capacity > 0 {
-		return newLRUStore(cfg.capacity, int64(cfg.ttl), obs, mu)
+		return newLRUStore(cfg.capacity, cfg.deadlines(), obs, mu)
 	}
-	return newMapStore(int64(cfg.ttl), cfg.ttlFunc != nil, obs)
+	return newMapStore(int64(cfg.ttl), cfg.ttlFunc != nil, cfg.deadlines(), obs)
 }
 
 // Get returns fn's value for key: from the cache if a live value is there,

@@ -28,6 +28,11 @@ type config struct {
 	errTTL  time.Duration
 }
 
+// deadlines reports whether the memo may give its entries deadlines
+// (WithTTL, WithTTLFunc, WithRefresh), so that its store must make them timed
+// (store.go). WithErrorTTL alone does not: cached errors keep their own.
+func (c config) deadlines() bool { return c.ttl > 0 || c.ttlFunc != nil || c.refresh > 0 }
+
 func newConfig(opts []Option) config {
 	var c config
 	for _, o := range opts {

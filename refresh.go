@@ -78,7 +78,7 @@ func (c *core[K, S, V]) due(s S, now int64) (v V, e *entry[S, V], ok bool) {
 		return v, nil, false
 	}
 	e = c.rfIdx.get(s)
-	if e == nil || e.expired(now) || !e.expired(now+c.lead) ||
+	if e == nil || c.rfIdx.expired(e, now) || !c.rfIdx.expired(e, now+c.lead) ||
 		!e.startReload() {
 		return v, nil, true
 	}

@@ -266,11 +266,12 @@ func (o *observer[S, V]) unlock(mu *sync.Mutex) {
 	}
 }
 
-// drop reports a strong entry leaving. One whose TTL had already passed left
-// because of its TTL, whatever removed it (an eviction, a replacement, Forget
-// or Clear): it is reported as Expired and counted in Expirations.
-func (o *observer[S, V]) drop(e *entry[S, V], now int64, r EvictReason) {
-	if e.expired(now) {
+// drop reports a strong entry leaving. One whose TTL had already passed
+// (expired, as its store's index tells) left because of its TTL, whatever
+// removed it (an eviction, a replacement, Forget or Clear): it is reported as
+// Expired and counted in Expirations.
+func (o *observer[S, V]) drop(e *entry[S, V], expired bool, r EvictReason) {
+	if expired {
 		r = Expired
 	}
 	o.dropped(e.key, e.val, r)

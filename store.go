@@ -1,6 +1,9 @@
 package memo
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // A store holds a memo's entries. There are three: the unbounded map store
 // (this file), the LRU (lru.go) and the weak store (weak.go).
@@ -32,26 +35,49 @@ type store[S comparable, V any] interface {
 }
 
 // entry is one cached value: V for strong stores, a weak pointer for the weak
-// store. key, val and exp are written before the entry is published in the
-// index and never change afterwards, so the lock-free hit path reads them
-// without synchronization. state, after node, fills what would otherwise be
-// padding, so it costs no memory: bit 0 is set by the hit that starts a
-// WithRefresh reload (refresh.go), the other bits hold the read buffer's use
-// stamp (buffer.go).
+// store. key and val (and a timed entry's deadline) are written before the
+// entry is published in the index and never change afterwards, so the
+// lock-free hit path reads them without synchronization. state, after node,
+// fills what would otherwise be padding, so it costs no memory: bit 0 is set
+// by the hit that starts a WithRefresh reload (refresh.go), the other bits
+// hold the read buffer's use stamp (buffer.go).
 // An entry holds no links: the lists that order entries (the
 // TTL queue, the recency list) keep theirs in nodes of their own, so that
 // reordering them, which drains do all the time, never writes the cache
 // lines that hits read.
+//
+// Most memos set no deadline, so an entry has no field for one: a memo that
+// may set deadlines (WithTTL, WithTTLFunc, WithRefresh) makes every entry a
+// timedEntry instead, whose deadline follows the entry in the same
+// allocation. An int→int entry is then 24 bytes instead of 32, and a
+// string→[]byte one 48 instead of 56 (which the allocator rounds up to 64):
+// 8 to 16 bytes less per entry. Whether a store's entries are timed is fixed
+// when the store is made and kept in its index (index.timed), which makes the
+// entries (index.newEntry) and reads their deadlines (index.expired), so an
+// entry is read as timed only by the index that made it timed. Under -race,
+// a deadline read from an untimed entry would not pass unnoticed: checkptr
+// stops a conversion to a timedEntry that runs past the entry's allocation.
 type entry[S comparable, V any] struct {
 	key  S
 	val  V
-	exp  int64  // deadline on the memo's clock; 0 means never
 	node uint32 // this entry's node in its store's list, 0 for none; guarded by the memo's mutex
 
 	state atomic.Uint32 // bit 0: a reload was started; bits 1-31: use stamp
 }
 
-func (e *entry[S, V]) expired(now int64) bool { return e.exp != 0 && now >= e.exp }
+// timedEntry is an entry with a deadline, for stores whose memo may set
+// deadlines. entry comes first, so a *entry made by newEntry as a timedEntry
+// points to the start of its timedEntry.
+type timedEntry[S comparable, V any] struct {
+	entry[S, V]
+	exp int64 // deadline on the memo's clock; 0 means never
+}
+
+// deadline returns e's deadline. e must have been made as a timedEntry: only
+// an index whose entries are timed, and the structures of its store, call it.
+func (e *entry[S, V]) deadline() int64 {
+	return (*timedEntry[S, V])(unsafe.Pointer(e)).exp
+}
 
 // startReload sets the reload bit and reports whether this call set it.
 func (e *entry[S, V]) startReload() bool {
@@ -208,9 +234,9 @@ type mapStore[S comparable, V any] struct {
 
 // newMapStore returns a map store whose entries share one TTL (ttl > 0), have
 // one each (perEntry), or never expire.
-func newMapStore[S comparable, V any](ttl int64, perEntry bool, obs *observer[S, V]) *mapStore[S, V] {
+func newMapStore[S comparable, V any](ttl int64, perEntry, timed bool, obs *observer[S, V]) *mapStore[S, V] {
 	s := &mapStore[S, V]{fifo: ttl > 0 && !perEntry, heap: perEntry, obs: obs}
-	s.idx.init()
+	s.idx.init(timed)
 	s.queue.init()
 	return s
 }
@@ -240,7 +266,7 @@ func (s *mapStore[S, V]) loadLocked(k S, now int64) (V, bool) {
 }
 
 func (s *mapStore[S, V]) put(k S, v V, now, exp int64) {
-	e := &entry[S, V]{key: k, val: v, exp: exp}
+	e := s.idx.newEntry(k, v, exp)
 	if s.fifo {
 		s.queue.attach(e)
 	}
@@ -253,7 +279,7 @@ func (s *mapStore[S, V]) put(k S, v V, now, exp int64) {
 	}
 	if old != nil {
 		s.unqueue(old)
-		s.obs.drop(old, now, Replaced)
+		s.obs.drop(old, s.idx.expired(old, now), Replaced)
 	}
 	switch {
 	case s.fifo:
@@ -288,21 +314,21 @@ func (s *mapStore[S, V]) next() *entry[S, V] {
 func (s *mapStore[S, V]) del(k S, now int64) {
 	if old := s.idx.del(k); old != nil {
 		s.unqueue(old)
-		s.obs.drop(old, now, Forgotten)
+		s.obs.drop(old, s.idx.expired(old, now), Forgotten)
 	}
 }
 
 func (s *mapStore[S, V]) sweep(now int64) {
-	for e := s.next(); e != nil && e.expired(now); e = s.next() {
+	for e := s.next(); e != nil && s.idx.expired(e, now); e = s.next() {
 		s.unqueue(e)
 		s.idx.delEntry(e)
-		s.obs.drop(e, now, Expired)
+		s.obs.drop(e, true, Expired)
 	}
 }
 
 func (s *mapStore[S, V]) clear(now int64) {
 	if s.obs.onEvict != nil {
-		s.idx.each(func(e *entry[S, V]) { s.obs.drop(e, now, Cleared) })
+		s.idx.each(func(e *entry[S, V]) { s.obs.drop(e, s.idx.expired(e, now), Cleared) })
 	}
 	s.idx.clear()
 	s.queue.init()

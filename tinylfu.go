@@ -121,15 +121,16 @@ type wtinylfu[S comparable, V any] struct {
 	// the store, recorded or not (see count).
 	postpone func(e *entry[S, V], n int)
 	hits     func() uint64
-	seen     uint64             // hits() at the climber's last sync
-	synced   bool               // seen is current: the policy was full since
-	recorded int                // hits recorded (count(true)) since the last sync
-	evict    func(*entry[S, V]) // called for every entry the policy drops
-	now      int64              // the memo's clock, for expiry, set by the store
-	rand     uint64             // xorshift state for the admission jitter
-	sims     *windowSims        // the window's models (windowsim.go); nil for none
-	ghosts   *ghosts            // keys let go lately (ghost.go); nil for none
-	fixed    bool               // the window never moves: this policy is a model
+	seen     uint64                               // hits() at the climber's last sync
+	synced   bool                                 // seen is current: the policy was full since
+	recorded int                                  // hits recorded (count(true)) since the last sync
+	evict    func(*entry[S, V])                   // called for every entry the policy drops
+	now      int64                                // the memo's clock, for expiry, set by the store
+	expired  func(e *entry[S, V], now int64) bool // the store's index's; nil: entries never expire
+	rand     uint64                               // xorshift state for the admission jitter
+	sims     *windowSims                          // the window's models (windowsim.go); nil for none
+	ghosts   *ghosts                              // keys let go lately (ghost.go); nil for none
+	fixed    bool                                 // the window never moves: this policy is a model
 }
 
 const (
@@ -358,9 +359,9 @@ func (p *wtinylfu[S, V]) evictOne() {
 	}
 	c := p.window.back()
 	switch {
-	case v == nil || c.expired(p.now):
+	case v == nil || p.expiredNow(c):
 		p.drop(c)
-	case v.expired(p.now) || p.admit(c, v):
+	case p.expiredNow(v) || p.admit(c, v):
 		p.dropEvicted(v)
 		p.promote(c)
 	default:
@@ -371,10 +372,15 @@ func (p *wtinylfu[S, V]) evictOne() {
 	}
 }
 
+// expiredNow reports whether e's deadline has passed at p.now.
+func (p *wtinylfu[S, V]) expiredNow(e *entry[S, V]) bool {
+	return p.expired != nil && p.expired(e, p.now)
+}
+
 // dropEvicted drops v, the main region's victim, and remembers its key
 // unless it expired (its return would be no sign of a main region too small).
 func (p *wtinylfu[S, V]) dropEvicted(v *entry[S, V]) {
-	if p.ghosts != nil && !v.expired(p.now) {
+	if p.ghosts != nil && !p.expiredNow(v) {
 		p.ghosts.evict(p.hash(v.key))
 	}
 	p.drop(v)
@@ -527,17 +533,17 @@ type tinyLFUStore[S comparable, V any] struct {
 	// Written under the memo's mutex, on lines of their own.
 	_   [cacheLine]byte
 	pol wtinylfu[S, V]
-	ttl int64
 	obs *observer[S, V]
 }
 
-func newTinyLFUStore[S comparable, V any](capacity int, ttl int64, obs *observer[S, V], mu *sync.Mutex) *tinyLFUStore[S, V] {
-	s := &tinyLFUStore[S, V]{ttl: ttl, obs: obs}
-	s.idx.init()
+func newTinyLFUStore[S comparable, V any](capacity int, timed bool, obs *observer[S, V], mu *sync.Mutex) *tinyLFUStore[S, V] {
+	s := &tinyLFUStore[S, V]{obs: obs}
+	s.idx.init(timed)
 	s.pol.init(capacity, s.idx.hash, func(e *entry[S, V]) {
 		s.idx.delEntry(e)
-		s.obs.drop(e, s.pol.now, Evicted)
+		s.obs.drop(e, s.idx.expired(e, s.pol.now), Evicted)
 	})
+	s.pol.expired = s.idx.expired
 	s.reads = newReadBuffer(mu, capacity, &obs.ctr.hits, s.pol.access)
 	s.reads.postpones = true
 	s.pol.postpone, s.pol.hits = s.reads.postpone, obs.ctr.hits.sum
@@ -578,7 +584,7 @@ func (s *tinyLFUStore[S, V]) peek(k S, now int64) (V, bool) {
 func (s *tinyLFUStore[S, V]) put(k S, v V, now, exp int64) {
 	s.reads.drain() // hits recorded before this put weigh in its decisions
 	s.pol.now = now
-	e := &entry[S, V]{key: k, val: v, exp: exp}
+	e := s.idx.newEntry(k, v, exp)
 	old, ok := s.idx.put(e)
 	if !ok {
 		return
@@ -586,7 +592,7 @@ func (s *tinyLFUStore[S, V]) put(k S, v V, now, exp int64) {
 	s.reads.moved()
 	if old != nil {
 		s.pol.replace(old, e)
-		s.obs.drop(old, now, Replaced)
+		s.obs.drop(old, s.idx.expired(old, now), Replaced)
 		return
 	}
 	s.pol.add(e)
@@ -596,7 +602,7 @@ func (s *tinyLFUStore[S, V]) del(k S, now int64) {
 	if old := s.idx.del(k); old != nil {
 		s.reads.drain() // lets go of any record of old
 		s.pol.remove(old)
-		s.obs.drop(old, now, Forgotten)
+		s.obs.drop(old, s.idx.expired(old, now), Forgotten)
 	}
 }
 
@@ -605,7 +611,7 @@ func (s *tinyLFUStore[S, V]) sweep(int64) {}
 func (s *tinyLFUStore[S, V]) clear(now int64) {
 	s.reads.reset()
 	if s.obs.onEvict != nil {
-		s.idx.each(func(e *entry[S, V]) { s.obs.drop(e, now, Cleared) })
+		s.idx.each(func(e *entry[S, V]) { s.obs.drop(e, s.idx.expired(e, now), Cleared) })
 	}
 	s.pol.reset()
 	s.idx.clear()

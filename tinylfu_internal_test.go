@@ -156,7 +156,7 @@ func TestTinyLFUPeekIsNotAUse(t *testing.T) {
 	var ctr counters
 	ctr.hits = newHitCounter()
 	obs := &observer[int, int]{ctr: &ctr}
-	s := newTinyLFUStore(10, 0, obs, &mu)
+	s := newTinyLFUStore(10, false, obs, &mu)
 	mu.Lock()
 	s.put(1, 1, 0, 0)
 	mu.Unlock()
@@ -212,7 +212,7 @@ func TestPolicyKeepsMostOfALoopLongerThanTheCache(t *testing.T) {
 func newTestTinyLFUStore(capacity int) (*tinyLFUStore[int, int], *sync.Mutex, *counters, func(k int)) {
 	var mu sync.Mutex
 	ctr := &counters{hits: newHitCounter()}
-	s := newTinyLFUStore(capacity, 0, &observer[int, int]{ctr: ctr}, &mu)
+	s := newTinyLFUStore(capacity, false, &observer[int, int]{ctr: ctr}, &mu)
 	put := func(k int) {
 		mu.Lock()
 		s.put(k, k, 0, 0)
@@ -318,7 +318,7 @@ func TestTinyLFUClimberCountsPostponedHits(t *testing.T) {
 func TestLRUNeverPostpones(t *testing.T) {
 	var mu sync.Mutex
 	ctr := &counters{hits: newHitCounter()}
-	s := newLRUStore(100, 0, &observer[int, int]{ctr: ctr}, &mu)
+	s := newLRUStore(100, false, &observer[int, int]{ctr: ctr}, &mu)
 	mu.Lock()
 	s.put(1, 1, 0, 0)
 	mu.Unlock()
@@ -337,7 +337,7 @@ func TestBoundedListsStopGrowingAtTheCapacity(t *testing.T) {
 	const capacity = 1000
 	var mu sync.Mutex
 	ctr := &counters{hits: newHitCounter()}
-	s := newLRUStore(capacity, 0, &observer[int, int]{ctr: ctr}, &mu)
+	s := newLRUStore(capacity, false, &observer[int, int]{ctr: ctr}, &mu)
 	mu.Lock()
 	for k := range 5 * capacity {
 		s.put(k, k, 0, 0)

@@ -94,7 +94,6 @@ type weakStore[S comparable, T any] struct {
 	idx index[S, wref[T]]
 	mu  *sync.Mutex
 	obs *observer[S, *T]
-	ttl int64
 
 	capacity int
 	uses     *readBuffer[S, wref[T]] // nil without a capacity
@@ -104,8 +103,8 @@ type weakStore[S comparable, T any] struct {
 }
 
 func newWeakStore[S comparable, T any](cfg config, obs *observer[S, *T], mu *sync.Mutex) *weakStore[S, T] {
-	s := &weakStore[S, T]{mu: mu, obs: obs, ttl: int64(cfg.ttl), capacity: cfg.capacity}
-	s.idx.init()
+	s := &weakStore[S, T]{mu: mu, obs: obs, capacity: cfg.capacity}
+	s.idx.init(cfg.deadlines())
 	s.window.init()
 	if s.capacity > 0 {
 		s.uses = newReadBuffer(mu, s.capacity, &obs.ctr.hits, func(e *entry[S, wref[T]], _ uint64) { s.use(e) })
@@ -211,7 +210,7 @@ func (s *weakStore[S, T]) put(k S, v *T, now, exp int64) {
 	if v == nil {
 		return
 	}
-	e := &entry[S, wref[T]]{key: k, exp: exp}
+	e := s.idx.newEntry(k, wref[T]{}, exp)
 	e.val.ptr = weak.Make(v)
 	e.val.cleanup = runtime.AddCleanup(v, s.collected, e)
 	if s.uses != nil {
@@ -238,7 +237,7 @@ func (s *weakStore[S, T]) remove(old *entry[S, wref[T]], now int64, r EvictReaso
 	switch {
 	case v == nil && r != Cleared && r != Forgotten:
 		r = Collected
-	case r == Replaced && old.expired(now):
+	case r == Replaced && s.idx.expired(old, now):
 		r = Expired
 	}
 	s.obs.dropped(old.key, v, r)
